@@ -1,0 +1,54 @@
+"""Cluster registry endpoints: PUT/GET/DELETE `/api{cluster id}`. The kubeconfig is write-only."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from api import routes
+from api.http import arm_endpoint, json_response, read_json_body, require_api_version
+from shared.clusters import delete_cluster, get_cluster, parse_kubeconfig_body, put_cluster
+from shared.configurations import count_configurations
+from shared.errors import ConflictError, ResourceNotFoundError
+from shared.resource_ids import ClusterId
+from shared.secrets import SecretBox
+from shared.settings import Settings
+from shared.timestamps import format_timestamp, utc_now
+
+bp = df.Blueprint()
+log = logging.getLogger("gitops.api.clusters")
+
+
+def cluster_not_found(cluster: ClusterId) -> ResourceNotFoundError:
+    return ResourceNotFoundError(f"The cluster '{cluster.id}' is not registered. Register it with "
+                                 f"PUT /api{cluster.id} (azlocal connectedk8s connect).", "clusterName")
+
+
+@bp.function_name("cluster")
+@bp.route(route=routes.CLUSTER, methods=["GET", "PUT", "DELETE"], auth_level=func.AuthLevel.FUNCTION)
+@arm_endpoint
+def cluster_endpoint(req: func.HttpRequest) -> func.HttpResponse:
+    require_api_version(req)
+    cluster = routes.cluster_id_of(req)
+    if req.method == "PUT":
+        kubeconfig = parse_kubeconfig_body(read_json_body(req))
+        sealed = SecretBox(Settings.from_environment().encryption_keys).seal(kubeconfig)
+        record, created = put_cluster(cluster=cluster, sealed_kubeconfig=sealed, now=format_timestamp(utc_now()))
+        log.info("cluster registered: cluster=%s created=%s", record.cluster.id, created)
+        return json_response(201 if created else 200, record.to_json())
+    record = get_cluster(cluster)
+    if req.method == "GET":
+        if record is None:
+            raise cluster_not_found(cluster)
+        return json_response(200, record.to_json())
+    if record is None:
+        return func.HttpResponse(status_code=204)
+    if count_configurations(cluster):
+        raise ConflictError("ClusterHasConfigurations",
+                            f"The cluster '{record.cluster.id}' still has source control configurations; "
+                            "delete them before unregistering the cluster.", "clusterName")
+    delete_cluster(cluster)
+    log.info("cluster unregistered: cluster=%s", record.cluster.id)
+    return json_response(200, record.to_json())

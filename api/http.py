@@ -1,0 +1,81 @@
+"""What every API function shares: api-version, JSON bodies, ARM-shaped errors, and the error boundary.
+
+Errors are mapped to HTTP here and only here: an `ApiError` becomes its status and ARM body; anything else
+is logged with its trace and answered 500 with no detail, so a client never sees a stack trace.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from shared.errors import ApiError, ValidationError
+from shared.validation import parse_request_body
+
+API_VERSION = "2021-03-01"
+SUPPORTED_API_VERSIONS = ("2019-11-01-preview", "2020-07-01-preview", "2020-10-01-preview", API_VERSION,
+                          "2021-05-01-preview", "2021-11-01-preview", "2022-01-01-preview", "2022-03-01")
+MAX_BODY_BYTES = 1024 * 1024
+
+log = logging.getLogger("gitops.api")
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, headers=headers or {},
+                             mimetype="application/json")
+
+
+def error_response(error: ApiError) -> func.HttpResponse:
+    return json_response(error.status, error.to_body())
+
+
+def require_api_version(req: func.HttpRequest) -> str:
+    version = req.params.get("api-version")
+    if version is None or version == "":
+        raise ValidationError("MissingApiVersionParameter",
+                              "The api-version query parameter (?api-version=) is required for all requests.",
+                              "api-version")
+    if version not in SUPPORTED_API_VERSIONS:
+        raise ValidationError("InvalidApiVersionParameter",
+                              f"The api-version '{version}' is invalid. The supported versions are "
+                              f"'{','.join(SUPPORTED_API_VERSIONS)}'.", "api-version")
+    return version
+
+
+def read_json_body(req: func.HttpRequest) -> Any:
+    """The parsed body; oversized, empty, non-UTF-8 or malformed JSON is the client's 400."""
+    raw = req.get_body() or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise ValidationError("RequestBodyTooLarge",
+                              f"The request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES} bytes.")
+    return parse_request_body(raw)
+
+
+def origin_of(req: func.HttpRequest) -> str:
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def arm_endpoint(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest],
+                                                                                         func.HttpResponse]:
+    """The error boundary of one API function (keeps the function's signature for the host's indexing)."""
+
+    @functools.wraps(handler)
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            return handler(req)
+        except ApiError as error:
+            log.info("request refused: code=%s target=%s status=%s", error.code, error.target, error.status)
+            return error_response(error)
+        except Exception:
+            log.exception("unexpected error in %s", handler.__name__)
+            return json_response(500, {"error": {"code": "InternalServerError",
+                                                 "message": "An internal error occurred."}})
+
+    return wrapper

@@ -1,0 +1,80 @@
+"""Long-running operation records (`/api/operations/{id}`): what a 202 points the client at.
+
+Table `operations`: PartitionKey = operation id, RowKey "". A delete operation also keeps the deleted
+configuration's entity (secrets still sealed) so the delete workflow knows what to remove after the
+resource itself is gone from the API.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared.tables import OPERATIONS_TABLE, get_long_text, put_long_text, table
+
+IN_PROGRESS, SUCCEEDED, FAILED = "InProgress", "Succeeded", "Failed"
+
+
+@dataclass(frozen=True)
+class OperationRecord:
+    operation_id: str
+    kind: str
+    resource_id: str
+    status: str
+    start_time: str
+    end_time: str | None = None
+    error: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": f"/operations/{self.operation_id}",
+            "name": self.operation_id,
+            "resourceId": self.resource_id,
+            "status": self.status,
+            "startTime": self.start_time,
+            "endTime": self.end_time,
+        }
+        if self.error is not None:
+            body["error"] = self.error
+        return body
+
+
+def new_operation_id() -> str:
+    return str(uuid.uuid4())
+
+
+def create_operation(record: OperationRecord, *, snapshot: dict[str, Any] | None = None) -> None:
+    entity: dict[str, Any] = {
+        "PartitionKey": record.operation_id, "RowKey": "", "Kind": record.kind,
+        "ResourceId": record.resource_id, "Status": record.status, "StartTime": record.start_time,
+    }
+    put_long_text(entity, "Snapshot", json.dumps(snapshot) if snapshot is not None else None)
+    table(OPERATIONS_TABLE).upsert_entity(entity)
+
+
+def get_operation(operation_id: str) -> OperationRecord | None:
+    try:
+        entity = table(OPERATIONS_TABLE).get_entity(operation_id, "")
+    except ResourceNotFoundError:
+        return None
+    error = get_long_text(entity, "Error")
+    return OperationRecord(operation_id, entity["Kind"], entity["ResourceId"], entity["Status"],
+                           entity["StartTime"], entity.get("EndTime"), json.loads(error) if error else None)
+
+
+def operation_snapshot(operation_id: str) -> dict[str, Any] | None:
+    try:
+        entity = table(OPERATIONS_TABLE).get_entity(operation_id, "")
+    except ResourceNotFoundError:
+        return None
+    text = get_long_text(entity, "Snapshot")
+    return json.loads(text) if text else None
+
+
+def discard_operation(operation_id: str) -> None:
+    """Forget an operation that never started (its resource vanished before it could)."""
+    table(OPERATIONS_TABLE).delete_entity(operation_id, "")
