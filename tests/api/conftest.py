@@ -10,8 +10,7 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from stack.azurite import free_port
-from tests.fixtures.devhost_process import PROJECT_ROOT, DevhostProcess, host_environment
+from tests.fixtures.devhost_process import PROJECT_ROOT, DevHost, devhost_environment
 
 API_VERSION = "2021-03-01"
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -64,16 +63,15 @@ def configuration_path(cluster: str, name: str) -> str:
 @pytest.fixture(scope="session")
 def app_host(storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory):
     """This project's function_app.py served by `python -m devhost start` on a free port."""
-    log_dir = tmp_path_factory.mktemp("app-host")
-    env = host_environment(storage_connection_string, SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-                           LIST_PAGE_SIZE="100")
-    host = DevhostProcess(app_dir=PROJECT_ROOT, port=free_port(), env=env, log_file=log_dir / "devhost.log")
+    env = devhost_environment(storage_connection_string, SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+                              LIST_PAGE_SIZE="100")
+    host = DevHost(app_dir=PROJECT_ROOT, env=env, log_dir=tmp_path_factory.mktemp("app-host"))
     host.start()
     yield host
-    host.stop()
+    assert host.stop() == 0, host.stderr()
 
 
 @pytest.fixture(scope="session")
-def api(app_host: DevhostProcess) -> ApiClient:
+def api(app_host: DevHost) -> ApiClient:
     keys = app_host.keys()
     return ApiClient(app_host.base_url, keys["functionKeys"]["default"])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import requests
 
 from tests.api.conftest import API_VERSION, cluster_path
-from tests.fixtures.devhost_process import DevhostProcess
+from tests.fixtures.devhost_process import DevHost
 
 
-def test_function_route_needs_the_key_printed_by_devhost_keys(app_host: DevhostProcess):
+def test_function_route_needs_the_key_printed_by_devhost_keys(app_host: DevHost):
     url = f"{app_host.base_url}/api{cluster_path('auth-check')}"
     params = {"api-version": API_VERSION}
 
@@ -23,7 +23,7 @@ def test_function_route_needs_the_key_printed_by_devhost_keys(app_host: DevhostP
     assert with_query.status_code == 404
 
 
-def test_openapi_document_is_anonymous_and_valid(app_host: DevhostProcess):
+def test_openapi_document_is_anonymous_and_valid(app_host: DevHost):
     from openapi_spec_validator import validate
 
     response = requests.get(f"{app_host.base_url}/api/openapi.json", timeout=30)
