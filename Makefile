@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up test lint bootstrap clean
+.PHONY: up test lint bootstrap clean bench
 
 bootstrap: $(VENV)/.installed node_modules/.installed
 
@@ -29,6 +29,10 @@ test: bootstrap lint
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .
+
+# Durable Functions throughput of devhost on this machine (own Azurite on free ports); see bench/README.md.
+bench: bootstrap
+	$(PY) -m bench.durable_bench
 
 clean:
 	rm -rf $(VENV) node_modules .local .pytest_cache

@@ -7,7 +7,7 @@ Trigger services are the growth point. A service is an object with
     describe(function, base_url) -> str    # the listing text after "name: "
     async start(host) -> None
     async stop() -> None
-`default_services()` lists the ones this version ships (HTTP only); functions whose trigger no
+`default_services()` lists the ones this version ships (HTTP, queues, timers, durable); functions whose trigger no
 service handles are listed as not served. Services may reach each other through `host.service(name)`
 (e.g. a durable service calls `host.service("http").add_system_handler(...)`), and add input providers
 / output handlers through `host.extensions`.
@@ -22,12 +22,15 @@ import sys
 from typing import Any, Protocol
 
 from devhost.bindings import BindingExtensions
+from devhost.durable import DurableService
 from devhost.hostconfig import HostConfig
 from devhost.http_server import HttpFrontend
 from devhost.indexing import AppIndex, IndexedFunction
 from devhost.invoking import Invoker
 from devhost.keys import KeySet, KeyStore
+from devhost.queues import QueueTriggers
 from devhost.settings import HostSettings
+from devhost.timers import TimerTriggers
 
 log = logging.getLogger("devhost.host")
 
@@ -46,7 +49,7 @@ class HostService(Protocol):
 
 
 def default_services() -> list[HostService]:
-    return [HttpFrontend()]
+    return [HttpFrontend(), QueueTriggers(), TimerTriggers(), DurableService()]
 
 
 def display_host(bind_host: str) -> str:

@@ -252,7 +252,10 @@ def analyze_function(function: Any, *, app_dir: Path, environ: Mapping[str, str]
         if not is_binding_out and is_param_out:
             raise FunctionLoadError(name, f'binding {pname} is declared to have the "in" direction, but its '
                                           "annotation is azure.functions.Out in Python")
-        converter = "generic" if has_anno and pytype in (str, bytes) else desc.type
+        # NB: as the worker, bindings with an implicit output (durable triggers) keep their own converter
+        # even for str/bytes annotations, so `def hello(city: str)` gets "Tokyo", not '"Tokyo"'.
+        generic = has_anno and pytype in (str, bytes) and not conv.has_implicit_output(desc.type)
+        converter = "generic" if generic else desc.type
         if has_anno and isinstance(pytype, type):
             impl = conv.get_converter(converter)
             ok = (impl.check_output_type_annotation(pytype) if is_param_out

@@ -1,0 +1,1 @@
+"""Benchmarks of the local stack (run as modules, e.g. `python -m bench.durable_bench`)."""
