@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 
@@ -36,6 +37,7 @@ from shared.secrets import SecretBox
 from shared.settings import Settings
 from shared.timestamps import format_timestamp, utc_now
 from shared.validation import ConfigurationInput, validate_configuration_body
+from shared.workflows import CREATE_ORCHESTRATOR, ConfigurationRef, create_instance_id
 
 bp = df.Blueprint()
 log = logging.getLogger("gitops.api.configurations")
@@ -76,13 +78,21 @@ def page_size_of(req: func.HttpRequest) -> int:
 
 @bp.function_name("configuration")
 @bp.route(route=routes.CONFIGURATION, methods=["GET", "PUT", "DELETE"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
 @arm_endpoint
-def configuration_endpoint(req: func.HttpRequest) -> func.HttpResponse:
+async def configuration_endpoint(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Storage work runs on a worker thread; the durable client (async) on the host's loop."""
+    if req.method == "PUT":
+        record, created = await asyncio.to_thread(put_configuration, req)
+        await start_create_workflow(client, record)
+        return json_response(201 if created else 200, configuration_resource(record))
+    return await asyncio.to_thread(read_or_delete_configuration, req)
+
+
+def read_or_delete_configuration(req: func.HttpRequest) -> func.HttpResponse:
     require_api_version(req)
     cluster = routes.cluster_id_of(req)
     name = req.route_params.get("configurationName", "")
-    if req.method == "PUT":
-        return put_configuration(req, cluster, name)
     cluster_record = registered_cluster(cluster)
     record = get_configuration(cluster, name)
     if req.method == "GET":
@@ -93,7 +103,10 @@ def configuration_endpoint(req: func.HttpRequest) -> func.HttpResponse:
     return delete_configuration(req, cluster, name)
 
 
-def put_configuration(req: func.HttpRequest, cluster: ClusterId, name: str) -> func.HttpResponse:
+def put_configuration(req: func.HttpRequest) -> tuple[ConfigurationRecord, bool]:
+    require_api_version(req)
+    cluster = routes.cluster_id_of(req)
+    name = req.route_params.get("configurationName", "")
     spec = validate_configuration_body(name, read_json_body(req))
     cluster_record = registered_cluster(cluster)
     box = SecretBox(Settings.from_environment().encryption_keys)
@@ -105,7 +118,27 @@ def put_configuration(req: func.HttpRequest, cluster: ClusterId, name: str) -> f
     record, created = save_configuration(cluster=cluster, name=name, build=build)
     log.info("configuration saved: configuration=%s created=%s generation=%s", record.id, created,
              record.generation)
-    return json_response(201 if created else 200, configuration_resource(record))
+    return record, created
+
+
+async def start_create_workflow(client: df.DurableOrchestrationClient, record: ConfigurationRecord) -> None:
+    """Start this generation's create workflow; only references travel, never secrets.
+
+    NB: a start that fails leaves the configuration Pending with no workflow; the PUT still succeeds
+    (the resource is stored) and the cleanup timer fails creates stuck in Pending past their timeout.
+    """
+    settings = Settings.from_environment()
+    ref = ConfigurationRef(record.id, record.cluster_key, record.name, record.generation)
+    instance_id = create_instance_id(record.id, record.generation)
+    start = {"ref": ref.to_json(), "statusWaitSeconds": settings.status_wait_timeout.total_seconds(),
+             "operatorInstanceName": record.properties["operatorInstanceName"],
+             "operatorNamespace": record.properties["operatorNamespace"]}
+    try:
+        await client.start_new(CREATE_ORCHESTRATOR, instance_id, start)
+    except Exception:
+        log.exception("create workflow not started: configuration=%s instance=%s", record.id, instance_id)
+        return
+    log.info("create workflow started: configuration=%s instance=%s", record.id, instance_id)
 
 
 def next_record(*, existing: ConfigurationRecord | None, spec: ConfigurationInput, cluster_record: ClusterRecord,

@@ -7,6 +7,7 @@ is logged with its trace and answered 500 with no detail, so a client never sees
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -62,20 +63,31 @@ def origin_of(req: func.HttpRequest) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def arm_endpoint(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest],
-                                                                                         func.HttpResponse]:
-    """The error boundary of one API function (keeps the function's signature for the host's indexing)."""
+def arm_endpoint(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """The error boundary of one API function (sync or async; keeps its signature for the host's indexing)."""
 
-    @functools.wraps(handler)
-    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            return handler(req)
-        except ApiError as error:
+    def answer(error: Exception) -> func.HttpResponse:
+        if isinstance(error, ApiError):
             log.info("request refused: code=%s target=%s status=%s", error.code, error.target, error.status)
             return error_response(error)
-        except Exception:
-            log.exception("unexpected error in %s", handler.__name__)
-            return json_response(500, {"error": {"code": "InternalServerError",
-                                                 "message": "An internal error occurred."}})
+        log.error("unexpected error in %s", handler.__name__, exc_info=error)
+        return json_response(500, {"error": {"code": "InternalServerError", "message": "An internal error occurred."}})
+
+    if inspect.iscoroutinefunction(handler):
+        @functools.wraps(handler)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
+            try:
+                return await handler(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - the boundary: every error becomes an answer
+                return answer(error)
+
+        return async_wrapper
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
+        try:
+            return handler(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - the boundary: every error becomes an answer
+            return answer(error)
 
     return wrapper

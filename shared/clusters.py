@@ -93,7 +93,12 @@ def _keys(cluster: ClusterId) -> tuple[str, str]:
 
 
 def get_cluster(cluster: ClusterId) -> ClusterRecord | None:
-    partition, row = _keys(cluster)
+    return get_cluster_by_key(cluster.storage_key)
+
+
+def get_cluster_by_key(storage_key: str) -> ClusterRecord | None:
+    """The cluster whose `ClusterId.storage_key` this is (what configuration records point at)."""
+    partition, _, row = storage_key.partition("|")
     try:
         entity = table(CLUSTERS_TABLE).get_entity(partition, row)
     except ResourceNotFoundError:

@@ -78,6 +78,7 @@ class ConfigurationRecord:
     compliance: ComplianceStatus
     system_data: SystemData
     generation: int = 1
+    sealed_generated_key: str | None = None  # the Flux deploy key the service made; kept across PUTs
     etag: str | None = field(default=None, compare=False)
 
     @property
@@ -97,6 +98,7 @@ class ConfigurationRecord:
         }
         put_long_text(entity, "Properties", json.dumps(self.properties))
         put_long_text(entity, "ProtectedSettings", self.sealed_protected_settings)
+        put_long_text(entity, "GeneratedKey", self.sealed_generated_key)
         return entity
 
     @classmethod
@@ -112,16 +114,13 @@ class ConfigurationRecord:
             compliance=ComplianceStatus(**json.loads(entity["Compliance"])),
             system_data=SystemData(**json.loads(entity["SystemData"])),
             generation=int(entity.get("Generation", 1)),
+            sealed_generated_key=get_long_text(entity, "GeneratedKey"),
             etag=entity.metadata.get("etag") if hasattr(entity, "metadata") else None,
         )
 
 
 def get_configuration(cluster: ClusterId, name: str) -> ConfigurationRecord | None:
-    try:
-        entity = table(CONFIGURATIONS_TABLE).get_entity(cluster.storage_key, name)
-    except ResourceNotFoundError:
-        return None
-    return ConfigurationRecord.from_entity(entity)
+    return get_configuration_by_keys(cluster.storage_key, name)
 
 
 def save_configuration(*, cluster: ClusterId, name: str, build) -> tuple[ConfigurationRecord, bool]:
@@ -145,6 +144,38 @@ def save_configuration(*, cluster: ClusterId, name: str, build) -> tuple[Configu
             continue
         return replace(record, etag=metadata.get("etag")), existing is None
     raise ConcurrencyError(f"configuration {name} kept changing under {WRITE_ATTEMPTS} attempts to write it")
+
+
+def update_configuration(record: ConfigurationRecord, change) -> ConfigurationRecord | None:
+    """Apply `change(current) -> new | None` to the stored record of `record`, retrying on ETag conflicts.
+
+    Returns the stored result, or None when the configuration is gone or `change` declined (returned None).
+    Workflows use it so that their writes never overwrite a newer PUT.
+    """
+    client = table(CONFIGURATIONS_TABLE)
+    for _ in range(WRITE_ATTEMPTS):
+        try:
+            entity = client.get_entity(record.cluster_key, record.name)
+        except ResourceNotFoundError:
+            return None
+        current = ConfigurationRecord.from_entity(entity)
+        updated = change(current)
+        if updated is None:
+            return None
+        try:
+            metadata = client.update_entity(updated.to_entity(), mode=UpdateMode.REPLACE, etag=current.etag,
+                                            match_condition=MatchConditions.IfNotModified)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            continue
+        return replace(updated, etag=metadata.get("etag"))
+    raise ConcurrencyError(f"configuration {record.name} kept changing under {WRITE_ATTEMPTS} attempts to write it")
+
+
+def get_configuration_by_keys(cluster_key: str, name: str) -> ConfigurationRecord | None:
+    try:
+        return ConfigurationRecord.from_entity(table(CONFIGURATIONS_TABLE).get_entity(cluster_key, name))
+    except ResourceNotFoundError:
+        return None
 
 
 def remove_configuration(record: ConfigurationRecord) -> bool:

@@ -10,6 +10,7 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
+from stack.azurite import free_port
 from tests.fixtures.devhost_process import PROJECT_ROOT, DevHost, devhost_environment
 
 API_VERSION = "2021-03-01"
@@ -18,10 +19,18 @@ SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 SENT_SECRETS: list[str] = []
 
 
-def make_kubeconfig(token: str, server: str = "https://127.0.0.1:6443") -> str:
+def make_kubeconfig(token: str, server: str | None = None) -> str:
+    """A kubeconfig whose server is a closed loopback port: workflows find the cluster unreachable."""
+    server = server or f"https://127.0.0.1:{free_port()}"
     return (f"apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n"
             f"contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n"
             f"users:\n- name: u\n  user:\n    token: {token}\n")
+
+
+def without_compliance(resource: dict) -> dict:
+    """The resource minus what its create workflow may already have changed (the cluster is unreachable)."""
+    properties = {k: v for k, v in resource["properties"].items() if k != "complianceStatus"}
+    return {**resource, "properties": properties}
 
 
 @dataclass

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from datetime import datetime
 
 import pytest
 
-from tests.api.conftest import SUBSCRIPTION, ApiClient, cluster_path, configuration_path
+from tests.api.conftest import SUBSCRIPTION, ApiClient, cluster_path, configuration_path, without_compliance
 from tests.fixtures.storage_scan import table_rows
 
 SEED_PROPERTIES = {
@@ -62,7 +63,8 @@ def test_seed_create_returns_the_seed_output_shape(api: ApiClient, cluster: str)
                            "lastModifiedByType"}
     assert system["createdAt"] == system["lastModifiedAt"]
     assert datetime.fromisoformat(system["createdAt"]).utcoffset().total_seconds() == 0
-    assert api.request("GET", configuration_path(cluster, "cluster-config")).json() == body
+    shown = api.request("GET", configuration_path(cluster, "cluster-config")).json()
+    assert without_compliance(shown) == without_compliance(body)
 
 
 def test_defaults_apply_when_only_the_url_is_given(api: ApiClient, cluster: str):
@@ -272,3 +274,24 @@ def test_resource_ids_are_case_insensitive(api: ApiClient, cluster: str):
 
     assert response.status_code == 200
     assert response.json()["id"] == configuration_path(cluster, "cased")
+
+
+def test_create_workflow_on_an_unreachable_cluster_ends_failed_with_a_clear_message(api: ApiClient, cluster: str):
+    path = configuration_path(cluster, "unreachable")
+    assert api.request("PUT", path, body={"properties": SEED_PROPERTIES}).status_code == 201
+
+    status = wait_for_compliance(api, path, lambda s: s["complianceState"] != "Pending")
+
+    assert status["complianceState"] == "Failed"
+    assert status["messageLevel"] == "Error"
+    assert status["message"].startswith("Cluster unreachable: the cluster at https://127.0.0.1:")
+    assert "unreachable" in status["message"]
+
+
+def wait_for_compliance(api: ApiClient, path: str, settled, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = api.request("GET", path).json()["properties"]["complianceStatus"]
+        if settled(status) or time.monotonic() > deadline:
+            return status
+        time.sleep(0.2)

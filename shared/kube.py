@@ -1,0 +1,115 @@
+"""Talking to a cluster through its registered kubeconfig only, with the official `kubernetes` client.
+
+The service never knows whether the cluster is real or the local emulator. Objects are applied
+idempotently: create, and on 409 AlreadyExists a JSON merge patch of our manifest (we own these objects,
+so replacing their lists wholesale is what we want).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+REQUEST_TIMEOUT = (5, 30)  # connect, read seconds
+
+
+@dataclass(frozen=True)
+class Kind:
+    group_version: str  # "v1" or "apps/v1"
+    plural: str
+    namespaced: bool
+
+    def collection_path(self, namespace: str | None) -> str:
+        base = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
+        if self.namespaced:
+            return f"{base}/namespaces/{namespace}/{self.plural}"
+        return f"{base}/{self.plural}"
+
+
+KINDS: dict[str, Kind] = {
+    "Namespace": Kind("v1", "namespaces", False),
+    "ServiceAccount": Kind("v1", "serviceaccounts", True),
+    "Secret": Kind("v1", "secrets", True),
+    "ConfigMap": Kind("v1", "configmaps", True),
+    "Service": Kind("v1", "services", True),
+    "Deployment": Kind("apps/v1", "deployments", True),
+    "ClusterRoleBinding": Kind("rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    "Role": Kind("rbac.authorization.k8s.io/v1", "roles", True),
+    "RoleBinding": Kind("rbac.authorization.k8s.io/v1", "rolebindings", True),
+}
+
+
+class ClusterUnreachableError(RuntimeError):
+    """The cluster could not be reached or refused our credentials; the message says which, without secrets."""
+
+
+def api_client(kubeconfig_text: str) -> k8s.ApiClient:
+    try:
+        document = yaml.safe_load(kubeconfig_text)
+        return k8s_config.new_client_from_config_dict(document)
+    except Exception as error:  # noqa: BLE001 - the loader raises many types for a bad kubeconfig
+        raise ClusterUnreachableError(f"the registered kubeconfig cannot be used: {type(error).__name__}") from None
+
+
+def server_version(client: k8s.ApiClient) -> str:
+    """`/version` of the cluster: the cheapest proof that it is reachable and accepts our credentials."""
+    try:
+        info = k8s.VersionApi(client).get_code(_request_timeout=REQUEST_TIMEOUT)
+    except ApiException as error:
+        raise ClusterUnreachableError(f"the cluster answered {error.status} {error.reason} to /version") from None
+    except Exception as error:  # noqa: BLE001 - urllib3 connection/TLS errors
+        raise ClusterUnreachableError(f"the cluster at {client.configuration.host} is unreachable: "
+                                      f"{type(error).__name__}") from None
+    return info.git_version
+
+
+def _call(client: k8s.ApiClient, method: str, path: str, body: Any = None,
+          content_type: str = "application/json") -> Any:
+    response = client.call_api(path, method, body=body, header_params={"Content-Type": content_type,
+                                                                       "Accept": "application/json"},
+                               auth_settings=["BearerToken"], response_type="object",
+                               _return_http_data_only=True, _preload_content=True,
+                               _request_timeout=REQUEST_TIMEOUT)
+    return response
+
+
+def apply_object(client: k8s.ApiClient, manifest: dict[str, Any]) -> str:
+    """Create or merge-patch one object; returns "created" or "updated"."""
+    kind = KINDS[manifest["kind"]]
+    namespace = manifest["metadata"].get("namespace")
+    collection = kind.collection_path(namespace)
+    try:
+        _call(client, "POST", collection, body=manifest)
+        return "created"
+    except ApiException as error:
+        if error.status != 409:
+            raise
+    _call(client, "PATCH", f"{collection}/{manifest['metadata']['name']}", body=json.loads(json.dumps(manifest)),
+          content_type="application/merge-patch+json")
+    return "updated"
+
+
+def apply_objects(client: k8s.ApiClient, manifests: Iterable[dict[str, Any]]) -> list[str]:
+    """Apply in order; returns `Kind/namespace/name` of each object applied."""
+    applied = []
+    for manifest in manifests:
+        apply_object(client, manifest)
+        meta = manifest["metadata"]
+        applied.append("/".join(p for p in (manifest["kind"], meta.get("namespace"), meta["name"]) if p))
+    return applied
+
+
+def describe_api_error(error: ApiException) -> str:
+    """A one-line reason from a Kubernetes `Status` body (never the request, which may hold secrets)."""
+    try:
+        status = json.loads(error.body or "{}")
+    except ValueError:
+        status = {}
+    return f"{error.status} {status.get('reason') or error.reason}: {status.get('message') or ''}".strip()
