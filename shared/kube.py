@@ -72,12 +72,12 @@ def server_version(client: k8s.ApiClient) -> str:
 
 def _call(client: k8s.ApiClient, method: str, path: str, body: Any = None,
           content_type: str = "application/json") -> Any:
-    response = client.call_api(path, method, body=body, header_params={"Content-Type": content_type,
-                                                                       "Accept": "application/json"},
-                               auth_settings=["BearerToken"], response_type="object",
-                               _return_http_data_only=True, _preload_content=True,
-                               _request_timeout=REQUEST_TIMEOUT)
-    return response
+    """One raw API call; a non-2xx answer raises `ApiException` with the server's `Status` body."""
+    request = client.param_serialize(method, path, body=body, auth_settings=["BearerToken"],
+                                     header_params={"Content-Type": content_type, "Accept": "application/json"})
+    response = client.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
+    response.read()
+    return client.response_deserialize(response, {"2XX": "object"}).data
 
 
 def apply_object(client: k8s.ApiClient, manifest: dict[str, Any]) -> str:

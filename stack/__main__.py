@@ -1,7 +1,9 @@
 """`python -m stack up`: the whole local stack in the foreground; Ctrl-C stops all of it.
 
-Starts Azurite (default ports, data in .local/azurite) and the local Functions host on :7071 serving
-this app. Each child runs in its own process group so a stop reaches all of its processes.
+Starts Azurite (default ports, data in .local/azurite), the embedded Kubernetes cluster (kubesim on
+:6443, kubeconfig in .local/kubeconfig, state and certificates in .local/kubesim) and the local Functions
+host on :7071 serving this app. Each child runs in its own process group so a stop reaches all of its
+processes.
 """
 
 from __future__ import annotations
@@ -10,14 +12,21 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 
 from stack.azurite import DEFAULT_PORTS, PROJECT_ROOT, Azurite, AzuritePorts
 from stack.local_settings import ensure_local_settings
+from stack.registration import SEED_CLUSTER, cluster_path, function_key, register_cluster
 
 log = logging.getLogger("stack")
+
+KUBESIM_PORT = 6443
+KUBESIM_CLUSTER = "AzureArcTest1"
 
 
 def stop_process(process: subprocess.Popen, *, name: str, timeout: float = 10.0) -> None:
@@ -30,6 +39,36 @@ def stop_process(process: subprocess.Popen, *, name: str, timeout: float = 10.0)
         log.warning("%s did not stop within %ss; killing it", name, timeout)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def start_kubesim(local_dir: Path) -> tuple[subprocess.Popen, Path, bool]:
+    """The embedded cluster; returns once it accepts connections (its kubeconfig is then written),
+    it exited, or 30 s passed."""
+    kubeconfig = local_dir / "kubeconfig"
+    process = subprocess.Popen([sys.executable, "-m", "kubesim", "--port", str(KUBESIM_PORT),
+                                "--kubeconfig-out", str(kubeconfig),
+                                "--state-file", str(local_dir / "kubesim" / "state.json"),
+                                "--cert-dir", str(local_dir / "kubesim"), "--cluster-name", KUBESIM_CLUSTER],
+                               cwd=PROJECT_ROOT, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", KUBESIM_PORT), timeout=0.5):
+                return process, kubeconfig, True
+        except OSError:
+            time.sleep(0.1)
+    return process, kubeconfig, False
+
+
+def register_embedded_cluster(*, port: int, kubeconfig: Path) -> None:
+    """Register kubesim as cluster AzureArcTest1 in AzureArcTest (SPEC section 7); the stack runs on if it fails."""
+    try:
+        status = register_cluster(base_url=f"http://127.0.0.1:{port}", key=function_key(PROJECT_ROOT),
+                                  kubeconfig=kubeconfig)
+    except Exception as error:  # noqa: BLE001 - reported; the API still serves other clusters
+        log.error("registering the embedded cluster failed: %s", error)
+        return
+    log.info("cluster %s registered (%s): %s", SEED_CLUSTER, status, cluster_path())
 
 
 def up(*, port: int) -> int:
@@ -52,9 +91,19 @@ def up(*, port: int) -> int:
     azurite.start()
     children: list[tuple[str, subprocess.Popen]] = []
     try:
+        kubesim, kubeconfig, serving = start_kubesim(local_dir)
+        children.append(("kubesim", kubesim))
+        if kubesim.poll() is not None:
+            log.error("kubesim exited with code %s before serving on port %s", kubesim.returncode, KUBESIM_PORT)
+            return 1
+        if not serving:
+            log.warning("kubesim is not serving on port %s yet; the kubeconfig will be %s", KUBESIM_PORT, kubeconfig)
+        log.info("embedded cluster %s on https://127.0.0.1:%s; kubeconfig: %s (kubectl --kubeconfig %s get ns)",
+                 KUBESIM_CLUSTER, KUBESIM_PORT, kubeconfig, kubeconfig)
         host = subprocess.Popen([sys.executable, "-m", "devhost", "start", "--app-dir", str(PROJECT_ROOT),
                                  "--port", str(port)], cwd=PROJECT_ROOT, start_new_session=True)
         children.append(("devhost", host))
+        register_embedded_cluster(port=port, kubeconfig=kubeconfig)
         while not stopping.wait(0.5):
             for name, child in children:
                 if child.poll() is not None:
@@ -71,7 +120,8 @@ def up(*, port: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    up_parser = commands.add_parser("up", help="run Azurite and the local Functions host in the foreground")
+    up_parser = commands.add_parser(
+        "up", help="run Azurite, the embedded cluster and the local Functions host in the foreground")
     up_parser.add_argument("--port", type=int, default=7071)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s stack %(levelname)s %(message)s")

@@ -13,12 +13,22 @@ import requests
 
 from tests.fixtures.devhost_process import PROJECT_ROOT, wait_for_port
 
-STACK_PORTS = (7071, 10000, 10001, 10002)
+STACK_PORTS = (7071, 6443, 10000, 10001, 10002)
 
 
 def port_in_use(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for_registration(url: str, params: dict, headers: dict, timeout: float = 60.0) -> requests.Response:
+    """`make up` registers the embedded cluster right after the host starts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = requests.get(url, params=params, headers=headers, timeout=30)
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.5)
 
 
 def test_make_up_serves_the_api_and_stops_on_ctrl_c(tmp_path):
@@ -36,11 +46,18 @@ def test_make_up_serves_the_api_and_stops_on_ctrl_c(tmp_path):
                               cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
         key = __import__("json").loads(keys.stdout)["functionKeys"]["default"]
         url = ("http://127.0.0.1:7071/api/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/"
-               "AzureArcTest/providers/Microsoft.Kubernetes/connectedClusters/NotThere")
-        response = requests.get(url, params={"api-version": "2021-03-01"}, headers={"x-functions-key": key},
-                                timeout=30)
+               "AzureArcTest/providers/Microsoft.Kubernetes/connectedClusters/{}")
+        params, headers = {"api-version": "2021-03-01"}, {"x-functions-key": key}
+        response = requests.get(url.format("NotThere"), params=params, headers=headers, timeout=30)
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "ResourceNotFound"
+        registered = wait_for_registration(url.format("AzureArcTest1"), params, headers)
+        assert registered.status_code == 200, registered.text
+        assert registered.json()["name"] == "AzureArcTest1"
+        namespaces = subprocess.run(["kubectl", "--kubeconfig", str(PROJECT_ROOT / ".local/kubeconfig"), "get", "ns"],
+                                    check=False, capture_output=True, text=True, timeout=60)
+        assert namespaces.returncode == 0, namespaces.stderr
+        assert "kube-system" in namespaces.stdout
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:

@@ -1,0 +1,102 @@
+"""The whole create path for real: the app on the devhost (its own task hub), kubesim over HTTPS, Azurite."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from tests.api.conftest import SENT_SECRETS, ApiClient, cluster_path, configuration_path
+from tests.fixtures.devhost_process import PROJECT_ROOT, DevHost, devhost_environment
+from tests.fixtures.kubesim_process import KubeSimProcess
+
+E2E_HUB = "GitOpsE2E"
+STATUS_WAIT = "00:00:08"
+
+
+@pytest.fixture(scope="module")
+def kubesim(tmp_path_factory: pytest.TempPathFactory):
+    sim = KubeSimProcess(work_dir=tmp_path_factory.mktemp("kubesim"), ready_delay=0.2)
+    sim.start()
+    SENT_SECRETS.append(sim.token)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="module")
+def e2e_host(storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory):
+    """The app with a short status wait, on its own task hub so it can be killed without harming other suites."""
+    env = devhost_environment(storage_connection_string, SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+                              STATUS_WAIT_TIMEOUT=STATUS_WAIT, SSH_KEY_ALGORITHM="rsa-4096",
+                              AzureFunctionsJobHost__extensions__durableTask__hubName=E2E_HUB)
+    host = DevHost(app_dir=PROJECT_ROOT, env=env, log_dir=tmp_path_factory.mktemp("e2e-host"))
+    host.start()
+    yield host
+    if host.process is not None and host.process.poll() is None:
+        host.stop()
+
+
+@dataclass
+class Stack:
+    api: ApiClient
+    host: DevHost
+    kubesim: KubeSimProcess
+    cluster: str
+    master_key: str
+
+    def kube(self) -> k8s.ApiClient:
+        return k8s_config.new_client_from_config(config_file=str(self.kubesim.kubeconfig_path))
+
+    def put(self, name: str, properties: dict) -> dict:
+        response = self.api.request("PUT", configuration_path(self.cluster, name), body={"properties": properties})
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def show(self, name: str) -> dict:
+        return self.api.request("GET", configuration_path(self.cluster, name)).json()
+
+    def instance_id(self, name: str, generation: int = 1) -> str:
+        from shared.workflows import create_instance_id
+
+        return create_instance_id(configuration_path(self.cluster, name), generation)
+
+    def workflow(self, instance_id: str) -> dict:
+        url = f"{self.host.base_url}/runtime/webhooks/durabletask/instances/{instance_id}"
+        response = requests.get(url, params={"code": self.master_key}, timeout=30)
+        return response.json() if response.status_code in (200, 202) else {}
+
+    def wait_for_workflow(self, instance_id: str, *, custom_status: str | None = None, done: bool = False,
+                          timeout: float = 60.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.workflow(instance_id)
+            if done and status.get("runtimeStatus") in ("Completed", "Failed", "Terminated"):
+                return status
+            if custom_status and status.get("customStatus") == custom_status:
+                return status
+            time.sleep(0.2)
+        raise AssertionError(f"workflow {instance_id} did not reach {custom_status or 'the end'}: {status}")
+
+    def raise_status(self, instance_id: str, event: dict) -> None:
+        url = f"{self.host.base_url}/runtime/webhooks/durabletask/instances/{instance_id}/raiseEvent/ComplianceStatus"
+        response = requests.post(url, params={"code": self.master_key}, json=event, timeout=30)
+        assert response.status_code == 202, response.text
+
+
+@pytest.fixture(scope="module")
+def stack(e2e_host: DevHost, kubesim: KubeSimProcess) -> Stack:
+    keys = e2e_host.keys()
+    api = ApiClient(e2e_host.base_url, keys["functionKeys"]["default"])
+    cluster = cluster_path(f"e2e-{uuid.uuid4().hex[:8]}")
+    kubeconfig = base64.b64encode(Path(kubesim.kubeconfig_path).read_bytes()).decode()
+    response = api.request("PUT", cluster, body={"properties": {"kubeconfig": kubeconfig}})
+    assert response.status_code == 201, response.text
+    return Stack(api, e2e_host, kubesim, cluster, keys["masterKey"])
