@@ -82,3 +82,21 @@ class ClusterId:
     @property
     def configurations_url_path(self) -> str:
         return f"{self.id}/providers/{CONFIGURATION_TYPE}"
+
+
+_CONFIGURATION_ID = re.compile(
+    r"^/subscriptions/(?P<subscription>[^/]+)/resourceGroups/(?P<resource_group>[^/]+)"
+    r"/providers/(?P<provider>[^/]+)/(?P<resource_type>[^/]+)/(?P<name>[^/]+)"
+    rf"/providers/{CONFIGURATION_PROVIDER}/{CONFIGURATION_COLLECTION}/(?P<configuration>[^/]+)$",
+    re.IGNORECASE,
+)
+
+
+def parse_configuration_id(text: str) -> tuple[ClusterId, str]:
+    """The cluster and configuration name of a full configuration id (as the agent sends it)."""
+    match = _CONFIGURATION_ID.match(text or "")
+    if match is None:
+        raise ValidationError("InvalidResourceId", "not a source control configuration id", "configurationId")
+    parts = match.groupdict()
+    configuration = parts.pop("configuration")
+    return ClusterId.parse(**parts), configuration

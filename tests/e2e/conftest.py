@@ -36,6 +36,7 @@ def e2e_host(storage_connection_string: str, tmp_path_factory: pytest.TempPathFa
     """The app with a short status wait, on its own task hub so it can be killed without harming other suites."""
     env = devhost_environment(storage_connection_string, SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
                               STATUS_WAIT_TIMEOUT=STATUS_WAIT, SSH_KEY_ALGORITHM="rsa-4096",
+                              STATUS_QUEUE_NAME="configuration-status-e2e",
                               AzureFunctionsJobHost__extensions__durableTask__hubName=E2E_HUB)
     host = DevHost(app_dir=PROJECT_ROOT, env=env, log_dir=tmp_path_factory.mktemp("e2e-host"))
     host.start()

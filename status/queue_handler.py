@@ -1,0 +1,75 @@
+"""The `configuration-status` queue trigger (SPEC section 5): the agent's status events come in here.
+
+A valid event updates the stored complianceStatus (ETag-conditional) and is raised to the waiting create
+workflow. Stale, duplicate, unknown-configuration events change nothing and are logged. A malformed
+event raises, so the host retries it and, after maxDequeueCount attempts, parks it in the poison queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared.configurations import (
+    ComplianceStatus,
+    ConfigurationRecord,
+    get_configuration,
+    update_configuration,
+)
+from shared.status_events import StatusEvent, parse_status_event, parse_timestamp
+from shared.workflows import STATUS_EVENT, create_instance_id
+
+bp = df.Blueprint()
+log = logging.getLogger("gitops.status")
+
+
+def is_news(stored: ComplianceStatus, event: StatusEvent) -> bool:
+    """Only an event observed after the stored one counts: older ones are stale, equal ones duplicates."""
+    if stored.observed_at is None:
+        return True
+    return event.observed_at > parse_timestamp(stored.observed_at, "stored observedAt")
+
+
+def apply_status_event(event: StatusEvent) -> ConfigurationRecord | None:
+    """Store the event's status; None when it changed nothing (unknown, deleted, stale or duplicate)."""
+    record = get_configuration(event.cluster, event.name)
+    if record is None:
+        log.warning("status dropped: configuration=%s reason=unknown-or-deleted", event.configuration_id)
+        return None
+
+    def take(current: ConfigurationRecord) -> ConfigurationRecord | None:
+        if not is_news(current.compliance, event):
+            return None
+        compliance = ComplianceStatus(
+            compliance_state=event.compliance_state,
+            last_config_applied=event.last_config_applied or current.compliance.last_config_applied,
+            message=event.message, message_level=event.message_level,
+            observed_at=event.observed_at.isoformat())
+        return replace(current, compliance=compliance)
+
+    updated = update_configuration(record, take)
+    if updated is None:
+        log.info("status dropped: configuration=%s reason=stale-or-duplicate observedAt=%s",
+                 event.configuration_id, event.observed_at.isoformat())
+    return updated
+
+
+@bp.function_name("configuration_status")
+@bp.queue_trigger(arg_name="message", queue_name="%STATUS_QUEUE_NAME%", connection="AzureWebJobsStorage")
+@bp.durable_client_input(client_name="client")
+async def configuration_status(message: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
+    event = parse_status_event(message.get_body().decode("utf-8", errors="replace"))
+    record = await asyncio.to_thread(apply_status_event, event)
+    if record is None:
+        return
+    log.info("status stored: configuration=%s state=%s", record.id, event.compliance_state)
+    instance_id = create_instance_id(record.id, record.generation)
+    try:
+        await client.raise_event(instance_id, STATUS_EVENT, event.to_event_payload())
+    except Exception as error:  # noqa: BLE001 - no workflow waits (finished or superseded): the store holds it
+        log.info("status not raised: configuration=%s instance=%s reason=%s", record.id, instance_id,
+                 type(error).__name__)
