@@ -16,6 +16,7 @@ from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 from tests.api.conftest import ApiClient, cluster_path, configuration_path
 from tests.fixtures.devhost_process import DevHost
 from tests.fixtures.storage_scan import table_rows
+from tests.fixtures.waiting import wait_for
 
 SEED = {"repositoryUrl": "https://github.com/Azure/arc-k8s-demo", "operatorNamespace": "cluster-config"}
 QUEUE = "configuration-status"
@@ -41,16 +42,6 @@ def event(configuration_id: str, state: str, observed: datetime, message: str = 
             "operatorMessage": None, "clusterState": None}
 
 
-def wait_until(check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    return check()
-
-
 def stored_row(connection_string: str, name: str) -> dict:
     (row,) = [r for r in table_rows(connection_string)["configurations"] if r["RowKey"] == name]
     return row
@@ -64,7 +55,7 @@ def configuration(api: ApiClient) -> tuple[str, str]:
     name = f"cfg-{uuid.uuid4().hex[:6]}"
     path = configuration_path(cluster, name)
     assert api.request("PUT", path, body={"properties": SEED}).status_code == 201
-    assert wait_until(lambda: api.request("GET", path).json()["properties"]["complianceStatus"]["complianceState"]
+    wait_for(lambda: api.request("GET", path).json()["properties"]["complianceStatus"]["complianceState"]
                       == "Failed")
     return path, name
 
@@ -78,7 +69,7 @@ def test_a_newer_event_is_stored_and_a_stale_or_duplicate_one_changes_nothing(
     path, name = configuration
     now = datetime.now(UTC)
     status_queue.send_message(json.dumps(event(path, "Installed", now, "flux is running")))
-    assert wait_until(lambda: compliance(api, path)["complianceState"] == "Installed")
+    wait_for(lambda: compliance(api, path)["complianceState"] == "Installed")
     stored = compliance(api, path)
     assert stored["message"] == "flux is running"
     assert stored["messageLevel"] == "Information"
@@ -90,7 +81,7 @@ def test_a_newer_event_is_stored_and_a_stale_or_duplicate_one_changes_nothing(
     status_queue.send_message(json.dumps(event(path.upper().replace("SOURCECONTROLCONFIGURATIONS",
                                                                     "sourceControlConfigurations"),
                                                "Failed", now, "duplicate, other casing")))
-    assert wait_until(lambda: status_queue.get_queue_properties().approximate_message_count == 0)
+    wait_for(lambda: status_queue.get_queue_properties().approximate_message_count == 0)
     time.sleep(1.0)  # NB: let the last dequeued message finish; then nothing may have changed
 
     assert compliance(api, path) == stored
@@ -106,7 +97,7 @@ def test_an_event_for_an_unknown_or_deleted_configuration_changes_nothing(
     status_queue.send_message(json.dumps(event(path, "Installed", datetime.now(UTC))))
     unknown = path.rsplit("/", 1)[0] + "/never-created"
     status_queue.send_message(json.dumps(event(unknown, "Installed", datetime.now(UTC))))
-    assert wait_until(lambda: status_queue.get_queue_properties().approximate_message_count == 0)
+    wait_for(lambda: status_queue.get_queue_properties().approximate_message_count == 0)
     time.sleep(1.0)
 
     after = table_rows(storage_connection_string)
@@ -131,7 +122,7 @@ def test_a_malformed_event_changes_nothing_and_is_poisoned_after_exactly_five_at
         except Exception:  # noqa: BLE001 - the poison queue is created with the first poisoned message
             return []
 
-    assert wait_until(poisoned, timeout=60)
+    assert wait_for(poisoned, timeout=60, what="the poisoned message")
     attempts = [line for line in app_host.stderr().splitlines()
                 if "configuration_status" in line and sent.id in line and "Failed" in line]
     assert len(attempts) == 5, "\n".join(attempts)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -38,6 +37,7 @@ from devhost.triggering import (
     storage_for_connection,
 )
 from tests.fixtures.devhost_process import DevHost, devhost_environment
+from tests.fixtures.waiting import wait_for
 
 QUEUE_APP = Path(__file__).resolve().parent / "apps" / "queue_app"
 RECORDS_CONTAINER = "queue-app-records"
@@ -50,17 +50,6 @@ def b64(text: str) -> str:
 
 def unb64(text: str) -> str:
     return base64.b64decode(text).decode("utf-8")
-
-
-def wait_for(predicate: Callable[[], object], *, timeout: float = 30.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def take_messages(queue: QueueClient, *, count: int, match: Callable[[str], bool] = lambda _text: True,

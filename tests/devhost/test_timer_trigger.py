@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from devhost.timers import (
     reconcile_status,
 )
 from tests.fixtures.devhost_process import DevHost, devhost_environment
+from tests.fixtures.waiting import wait_for
 
 TIMER_APP = Path(__file__).resolve().parent / "apps" / "timer_app"
 TIMERS = ("every_second", "even_seconds", "at_startup", "every_five_minutes")
@@ -53,17 +52,6 @@ def records(connection_string: str, run_id: str, kind: str) -> list[dict]:
             return []
         found = [json.loads(container.download_blob(name).readall()) for name in names]
     return sorted(found, key=lambda r: r["at"])
-
-
-def wait_for(predicate: Callable[[], object], *, timeout: float = 30.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def read_status(connection_string: str, host_id: str, function: str) -> dict | None:
