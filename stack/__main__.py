@@ -20,24 +20,34 @@ import time
 from pathlib import Path
 
 from stack.azurite import DEFAULT_PORTS, PROJECT_ROOT, Azurite, AzuritePorts
+from stack.demo_repository import DEMO_REPOSITORY, GitDaemon, ensure_demo_repository
 from stack.local_settings import ensure_local_settings
 from stack.registration import SEED_CLUSTER, cluster_path, function_key, register_cluster
 
 log = logging.getLogger("stack")
+DEMO_GIT_PORT = 9418
 
 KUBESIM_PORT = 6443
 KUBESIM_CLUSTER = "AzureArcTest1"
 
 
+def signal_process(process: subprocess.Popen, signum: int) -> None:
+    """The child's whole process group when it leads one (started with start_new_session), else the child."""
+    if os.getpgid(process.pid) == process.pid:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+
+
 def stop_process(process: subprocess.Popen, *, name: str, timeout: float = 10.0) -> None:
     if process.poll() is not None:
         return
-    os.killpg(process.pid, signal.SIGTERM)
+    signal_process(process, signal.SIGTERM)
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         log.warning("%s did not stop within %ss; killing it", name, timeout)
-        os.killpg(process.pid, signal.SIGKILL)
+        signal_process(process, signal.SIGKILL)
         process.wait()
 
 
@@ -104,6 +114,11 @@ def up(*, port: int) -> int:
                                  "--port", str(port)], cwd=PROJECT_ROOT, start_new_session=True)
         children.append(("devhost", host))
         register_embedded_cluster(port=port, kubeconfig=kubeconfig)
+        ensure_demo_repository(local_dir / "git")
+        demo = GitDaemon(base_path=local_dir / "git", log_path=local_dir / "git-daemon.log", port=DEMO_GIT_PORT)
+        demo.start()
+        children.append(("git daemon", demo.process))
+        log.info("demo repository (the seed's sample): %s", demo.url(DEMO_REPOSITORY))
         while not stopping.wait(0.5):
             for name, child in children:
                 if child.poll() is not None:

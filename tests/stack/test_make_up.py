@@ -13,7 +13,7 @@ import requests
 
 from tests.fixtures.devhost_process import PROJECT_ROOT, wait_for_port
 
-STACK_PORTS = (7071, 6443, 10000, 10001, 10002)
+STACK_PORTS = (7071, 6443, 9418, 10000, 10001, 10002)
 
 
 def port_in_use(port: int) -> bool:
@@ -58,6 +58,11 @@ def test_make_up_serves_the_api_and_stops_on_ctrl_c(tmp_path):
                                     check=False, capture_output=True, text=True, timeout=60)
         assert namespaces.returncode == 0, namespaces.stderr
         assert "kube-system" in namespaces.stdout
+        demo_url = "git://127.0.0.1:9418/arc-k8s-demo.git"
+        assert demo_url in log_file.read_text(errors="replace")
+        heads = subprocess.run(["git", "ls-remote", demo_url], check=False, capture_output=True, text=True,
+                               timeout=60)
+        assert "refs/heads/master" in heads.stdout, heads.stderr
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:
