@@ -1,0 +1,64 @@
+"""`python -m agent --kubeconfig F --cluster-id ID [--connection-string CS] [--queue configuration-status]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from agent.logs import configure, log_event
+from agent.reporting import DEFAULT_QUEUE, QueueSender, StatusReporter
+from agent.watching import DeploymentWatcher, api_from_kubeconfig
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m agent", description=__doc__)
+    parser.add_argument("--kubeconfig", required=True, help="kubeconfig of the cluster to watch")
+    parser.add_argument("--cluster-id", required=True,
+                        help="ARM id of the connected cluster; only its configurations are reported")
+    parser.add_argument("--connection-string", default=os.environ.get("AzureWebJobsStorage"),
+                        help="storage connection string (default: env AzureWebJobsStorage)")
+    parser.add_argument("--queue", default=os.environ.get("STATUS_QUEUE_NAME") or DEFAULT_QUEUE)
+    parser.add_argument("--min-interval", type=float, default=1.0,
+                        help="seconds between two messages for one configuration")
+    parser.add_argument("--watch-timeout", type=int, default=30,
+                        help="seconds a watch request lasts before it is resumed")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    if not args.connection_string:
+        parser.error("--connection-string or env AzureWebJobsStorage is required")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure(args.log_level)
+    sender = QueueSender(connection_string=args.connection_string, queue_name=args.queue)
+    reporter = StatusReporter(send=sender, min_interval=args.min_interval)
+    watcher = DeploymentWatcher(apps=api_from_kubeconfig(args.kubeconfig), cluster_id=args.cluster_id,
+                                reporter=reporter, watch_timeout=args.watch_timeout)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log_event("agent.stopping", signal=signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    # NB: the watch blocks in a socket read; it runs in a daemon thread so a signal never waits for it.
+    thread = threading.Thread(target=watcher.run, name="watch", daemon=True)
+    thread.start()
+    log_event("agent.started", clusterId=args.cluster_id, queue=args.queue)
+    while not stopping.wait(0.1):
+        reporter.flush_due()
+    watcher.stop()
+    reporter.flush_due(force=True)
+    sender.close()
+    log_event("agent.stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
