@@ -6,8 +6,14 @@ import argparse
 import os
 import signal
 import sys
+import tempfile
 import threading
+from pathlib import Path
 
+from kubernetes import config
+
+from agent.hooks import RecordedSync
+from agent.local_sync import LocalSync
 from agent.logs import configure, log_event
 from agent.reporting import DEFAULT_QUEUE, QueueSender, StatusReporter
 from agent.watching import DeploymentWatcher, api_from_kubeconfig
@@ -25,6 +31,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds between two messages for one configuration")
     parser.add_argument("--watch-timeout", type=int, default=30,
                         help="seconds a watch request lasts before it is resumed")
+    parser.add_argument("--local-sync", action="store_true",
+                        help="do flux's Git sync here (for clusters where no flux pod runs, like the embedded one)")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="where --local-sync keeps its clones (default: a temporary folder)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     if not args.connection_string:
@@ -36,9 +46,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure(args.log_level)
     sender = QueueSender(connection_string=args.connection_string, queue_name=args.queue)
-    reporter = StatusReporter(send=sender, min_interval=args.min_interval)
+    hook = RecordedSync(hold_installed=args.local_sync)
+    reporter = StatusReporter(send=sender, min_interval=args.min_interval, sync_hook=hook)
     watcher = DeploymentWatcher(apps=api_from_kubeconfig(args.kubeconfig), cluster_id=args.cluster_id,
                                 reporter=reporter, watch_timeout=args.watch_timeout)
+    if args.local_sync:
+        work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="agent-sync-"))
+        syncer = LocalSync(api=config.new_client_from_config(config_file=str(args.kubeconfig)),
+                           cluster_id=args.cluster_id, reporter=reporter, hook=hook, work_dir=work_dir)
+        threading.Thread(target=syncer.run, name="local-sync", daemon=True).start()
+        log_event("agent.local_sync", workDir=str(work_dir))
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.assessing import FAILED, Assessment
+from agent.assessing import FAILED, INSTALLED, Assessment
 from agent.hooks import NoSync, SyncHook
 from agent.logs import log_event
 
@@ -100,6 +100,7 @@ class _Track:
     pending_observed_at: datetime | None = None
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    observed: Assessment | None = None  # what the Deployment says, before the sync hook's verdict
 
 
 class StatusReporter:
@@ -121,14 +122,38 @@ class StatusReporter:
             track = self._tracks.setdefault(configuration_id.lower(), _Track())
             track.name = configuration_id
             track.extra = log_fields
-            if assessment == track.sent:
-                if track.pending is not None:
-                    log_event("status.flap_dropped", configurationId=configuration_id,
-                              complianceState=track.pending.compliance_state, **log_fields)
-                track.pending = None
-                return
-            track.pending, track.pending_observed_at = assessment, observed_at
-            self._flush_track(track)
+            track.observed = assessment
+            self._queue(track, observed_at)
+
+    def refresh(self, configuration_id: str) -> None:
+        """Re-judge a configuration after the sync hook learnt something (a sync succeeded or failed)."""
+        with self._lock:
+            track = self._tracks.get(configuration_id.lower())
+            if track is not None and track.observed is not None:
+                self._queue(track, datetime.now(UTC))
+
+    def _effective(self, track: _Track) -> Assessment | None:
+        """The Deployment's state as the sync qualifies it: a failed sync fails, Installed waits for a sync."""
+        assessment = track.observed
+        failure = self._sync.sync_failure(track.name)
+        if failure is not None:
+            return Assessment(FAILED, failure)
+        if assessment is not None and assessment.compliance_state == INSTALLED \
+                and self._sync.holds_installed(track.name):
+            return None
+        return assessment
+
+    def _queue(self, track: _Track, observed_at: datetime) -> None:
+        """Make the effective state pending (sent at once unless rate-limited); the lock is held."""
+        assessment = self._effective(track)
+        if assessment is None or assessment == track.sent:
+            if track.pending is not None and assessment is not None:
+                log_event("status.flap_dropped", configurationId=track.name,
+                          complianceState=track.pending.compliance_state, **track.extra)
+            track.pending = None
+            return
+        track.pending, track.pending_observed_at = assessment, observed_at
+        self._flush_track(track)
 
     def forget(self, configuration_id: str, **log_fields: Any) -> None:
         with self._lock:

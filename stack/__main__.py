@@ -119,6 +119,12 @@ def up(*, port: int) -> int:
         demo.start()
         children.append(("git daemon", demo.process))
         log.info("demo repository (the seed's sample): %s", demo.url(DEMO_REPOSITORY))
+        agent = subprocess.Popen([sys.executable, "-m", "agent", "--kubeconfig", str(kubeconfig),
+                                  "--cluster-id", cluster_path(), "--local-sync", "--work-dir", str(local_dir / "agent"),
+                                  "--connection-string", "UseDevelopmentStorage=true"],
+                                 cwd=PROJECT_ROOT, start_new_session=True)
+        children.append(("agent", agent))
+        log.info("agent watching cluster %s (local Flux sync on)", SEED_CLUSTER)
         while not stopping.wait(0.5):
             for name, child in children:
                 if child.poll() is not None:

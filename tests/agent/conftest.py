@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,7 +14,8 @@ import pytest
 from azure.storage.queue import QueueClient
 from kubernetes import client
 
-from tests.fixtures.kubesim_process import PROJECT_ROOT, KubeSimProcess, running_kubesim
+from tests.fixtures.agent_process import AgentProcess
+from tests.fixtures.kubesim_process import KubeSimProcess, running_kubesim
 
 CLUSTER_ID = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/AgentTest/providers/"
               "Microsoft.Kubernetes/connectedClusters/AgentCluster")
@@ -68,48 +65,6 @@ class StatusQueue:
         raise AssertionError(f"queue {self.name} never matched; messages: {self.messages}")
 
 
-class AgentProcess:
-    def __init__(self, *, kubeconfig: Path, connection_string: str, queue: str, log_path: Path,
-                 cluster_id: str = CLUSTER_ID) -> None:
-        self.log_path = log_path
-        self.command = [sys.executable, "-m", "agent", "--kubeconfig", str(kubeconfig), "--cluster-id",
-                        cluster_id, "--queue", queue, "--log-level", "DEBUG"]
-        self.env = {**os.environ, "AzureWebJobsStorage": connection_string, "PYTHONUNBUFFERED": "1"}
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 15.0) -> AgentProcess:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=self.env,
-                                            stdout=log, stderr=subprocess.STDOUT)
-        self.wait_for_log('"event": "watch.listed"', timeout=timeout)
-        return self
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def wait_for_log(self, text: str, *, count: int = 1, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.log().count(text) < count:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"agent exited with {self.process.returncode}:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"agent never logged {text!r} x{count}:\n{self.log()}")
-            time.sleep(0.05)
-
-    def stop(self) -> int:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-                raise AssertionError("agent did not stop on SIGTERM") from None
-        return self.process.returncode
-
-
 @pytest.fixture
 def kubesim(tmp_path: Path) -> Iterator[KubeSimProcess]:
     # NB: rare bookmarks, so the agent's resourceVersion stays behind changes it does not watch
@@ -133,7 +88,7 @@ def status_queue(storage_connection_string: str) -> StatusQueue:
 def agent(kubesim: KubeSimProcess, storage_connection_string: str, status_queue: StatusQueue,
           tmp_path: Path) -> Iterator[AgentProcess]:
     process = AgentProcess(kubeconfig=kubesim.kubeconfig_path, connection_string=storage_connection_string,
-                           queue=status_queue.name, log_path=tmp_path / "agent.log").start()
+                           queue=status_queue.name, log_path=tmp_path / "agent.log", cluster_id=CLUSTER_ID).start()
     try:
         yield process
     finally:

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from tests.fixtures.devhost_process import PROJECT_ROOT, wait_for_port
+from tests.fixtures.waiting import wait_for
 
 STACK_PORTS = (7071, 6443, 9418, 10000, 10001, 10002)
 
@@ -63,6 +64,8 @@ def test_make_up_serves_the_api_and_stops_on_ctrl_c(tmp_path):
         heads = subprocess.run(["git", "ls-remote", demo_url], check=False, capture_output=True, text=True,
                                timeout=60)
         assert "refs/heads/master" in heads.stdout, heads.stderr
+        assert "agent.started" in wait_for(lambda: "agent.started" in log_file.read_text(errors="replace")
+                                           and log_file.read_text(errors="replace"), what="the agent")
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:

@@ -1,0 +1,52 @@
+"""The seed tutorial's flow end to end: HTTP PUT -> workflow -> kubesim -> agent (local Flux sync from a real
+git daemon) -> status queue -> status handler -> Installed, with the repository's objects on the cluster."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kubernetes import client as k8s
+
+from stack.demo_repository import GitDaemon, commit_time, make_demo_repository
+from tests.e2e.conftest import Stack
+from tests.fixtures.agent_process import AgentProcess
+from tests.fixtures.waiting import wait_for
+
+SEED = {"operatorInstanceName": "cluster-config", "operatorNamespace": "cluster-config",
+        "operatorScope": "cluster", "operatorType": "Flux"}
+GC_MARK = "fluxcd.io/sync-gc-mark"
+
+
+def test_seed_flow_goes_pending_to_installed_and_syncs_the_demo_repository(
+        stack: Stack, tmp_path: Path, storage_connection_string: str):
+    repos = tmp_path / "repos"
+    make_demo_repository(repos / "arc-k8s-demo.git")
+    agent = AgentProcess(kubeconfig=stack.kubesim.kubeconfig_path, connection_string=storage_connection_string,
+                         queue="configuration-status-e2e", log_path=tmp_path / "agent.log",
+                         cluster_id=stack.cluster, extra_args=("--local-sync", "--work-dir", str(tmp_path / "sync")))
+    with GitDaemon(base_path=repos) as daemon:
+        agent.start()
+        try:
+            created = stack.put("seed-config", {**SEED, "repositoryUrl": daemon.url("arc-k8s-demo.git")})
+            assert created["properties"]["complianceStatus"]["complianceState"] == "Pending"
+
+            status = wait_for(lambda: (s := stack.show("seed-config")["properties"]["complianceStatus"])
+                              ["complianceState"] != "Pending" and s, timeout=90, what="the agent's status")
+        finally:
+            assert agent.stop() == 0, agent.log()
+
+    assert status["complianceState"] == "Installed", status
+    assert status["messageLevel"] == "Information"
+    committed = datetime.fromtimestamp(commit_time(repos / "arc-k8s-demo.git", "master"), UTC)
+    assert datetime.fromisoformat(status["lastConfigApplied"]) == committed
+    workflow = stack.wait_for_workflow(stack.instance_id("seed-config"), done=True)
+    assert workflow["output"] == "Installed"
+
+    kube = stack.kube()
+    core, apps = k8s.CoreV1Api(kube), k8s.AppsV1Api(kube)
+    synced = [core.read_namespace(name) for name in ("cluster-config", "team-a", "team-b", "itops")]
+    synced.append(apps.read_namespaced_deployment("arc-k8s-demo", "team-a"))
+    synced.append(core.read_namespaced_config_map("endpoints", "team-a"))
+    for obj in synced:
+        assert obj.metadata.labels[GC_MARK].startswith("sha256."), obj.metadata.name
