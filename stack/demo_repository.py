@@ -148,7 +148,31 @@ def tag_target(bare: Path, tag: str) -> str | None:
 
 
 # --- git daemon ----------------------------------------------------------------------------------
-class GitDaemon:
+class LoopbackServer:
+    """A server process on 127.0.0.1 (`self.process`), used as a context manager: start, then stop."""
+
+    process: subprocess.Popen | None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+class GitDaemon(LoopbackServer):
     """`git daemon` serving every repository under `base_path` as git://127.0.0.1:PORT/<name>."""
 
     def __init__(self, *, base_path: Path, log_path: Path | None = None, port: int | None = None) -> None:
@@ -169,20 +193,6 @@ class GitDaemon:
         wait_for_port(self.port, timeout, self.process)
         return self
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:

@@ -101,3 +101,17 @@ def stack(e2e_host: DevHost, kubesim: KubeSimProcess) -> Stack:
     response = api.request("PUT", cluster, body={"properties": {"kubeconfig": kubeconfig}})
     assert response.status_code == 201, response.text
     return Stack(api, e2e_host, kubesim, cluster, keys["masterKey"])
+
+
+SEED_SYNCED_NAMESPACES = ("cluster-config", "team-a", "team-b", "itops")
+
+
+def assert_seed_objects_synced(stack: Stack) -> None:
+    """The demo repository's objects are on the cluster, each carrying Flux's gc-mark label."""
+    kube = stack.kube()
+    core, apps = k8s.CoreV1Api(kube), k8s.AppsV1Api(kube)
+    synced = [core.read_namespace(name) for name in SEED_SYNCED_NAMESPACES]
+    synced.append(apps.read_namespaced_deployment("arc-k8s-demo", "team-a"))
+    synced.append(core.read_namespaced_config_map("endpoints", "team-a"))
+    for obj in synced:
+        assert obj.metadata.labels["fluxcd.io/sync-gc-mark"].startswith("sha256."), obj.metadata.name

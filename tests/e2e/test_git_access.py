@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from stack.demo_repository import GitDaemon, make_demo_repository, remove_files
 from tests.api.conftest import SENT_SECRETS
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, assert_seed_objects_synced
 from tests.fixtures.agent_process import AgentProcess
 from tests.fixtures.git_servers import GitHttpServer, SshServer, generate_ed25519_key, sshd_available
 from tests.fixtures.waiting import wait_for
@@ -55,8 +55,7 @@ def test_private_repository_over_http_with_basic_auth(stack: Stack, tmp_path: Pa
                                                                      "httpsKey": b64(password)}})
         settles(stack, "http-config", "Installed")
 
-    endpoints = k8s.CoreV1Api(stack.kube()).read_namespaced_config_map("endpoints", "team-a")
-    assert endpoints.metadata.labels["fluxcd.io/sync-gc-mark"].startswith("sha256.")
+    assert_seed_objects_synced(stack)
 
 
 @pytest.mark.skipif(not sshd_available(), reason="sshd (Debian openssh-server) is not installed or not root")

@@ -6,16 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kubernetes import client as k8s
-
 from stack.demo_repository import GitDaemon, commit_time, make_demo_repository
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, assert_seed_objects_synced
 from tests.fixtures.agent_process import AgentProcess
 from tests.fixtures.waiting import wait_for
 
 SEED = {"operatorInstanceName": "cluster-config", "operatorNamespace": "cluster-config",
         "operatorScope": "cluster", "operatorType": "Flux"}
-GC_MARK = "fluxcd.io/sync-gc-mark"
 
 
 def test_seed_flow_goes_pending_to_installed_and_syncs_the_demo_repository(
@@ -43,10 +40,4 @@ def test_seed_flow_goes_pending_to_installed_and_syncs_the_demo_repository(
     workflow = stack.wait_for_workflow(stack.instance_id("seed-config"), done=True)
     assert workflow["output"] == "Installed"
 
-    kube = stack.kube()
-    core, apps = k8s.CoreV1Api(kube), k8s.AppsV1Api(kube)
-    synced = [core.read_namespace(name) for name in ("cluster-config", "team-a", "team-b", "itops")]
-    synced.append(apps.read_namespaced_deployment("arc-k8s-demo", "team-a"))
-    synced.append(core.read_namespaced_config_map("endpoints", "team-a"))
-    for obj in synced:
-        assert obj.metadata.labels[GC_MARK].startswith("sha256."), obj.metadata.name
+    assert_seed_objects_synced(stack)
