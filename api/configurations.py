@@ -23,6 +23,7 @@ from shared.configurations import (
     save_configuration,
 )
 from shared.errors import ResourceNotFoundError, ValidationError
+from shared.manifests import configuration_hash
 from shared.operations import (
     IN_PROGRESS,
     OperationRecord,
@@ -37,7 +38,13 @@ from shared.secrets import SecretBox
 from shared.settings import Settings
 from shared.timestamps import format_timestamp, utc_now
 from shared.validation import ConfigurationInput, validate_configuration_body
-from shared.workflows import CREATE_ORCHESTRATOR, ConfigurationRef, create_instance_id
+from shared.workflows import (
+    CREATE_ORCHESTRATOR,
+    DELETE_ORCHESTRATOR,
+    ConfigurationRef,
+    create_instance_id,
+    delete_instance_id,
+)
 
 bp = df.Blueprint()
 log = logging.getLogger("gitops.api.configurations")
@@ -86,10 +93,15 @@ async def configuration_endpoint(req: func.HttpRequest, client: df.DurableOrches
         record, created = await asyncio.to_thread(put_configuration, req)
         await start_create_workflow(client, record)
         return json_response(201 if created else 200, configuration_resource(record))
-    return await asyncio.to_thread(read_or_delete_configuration, req)
+    response, deleted = await asyncio.to_thread(read_or_delete_configuration, req)
+    if deleted is not None:
+        await start_delete_workflow(client, *deleted)
+    return response
 
 
-def read_or_delete_configuration(req: func.HttpRequest) -> func.HttpResponse:
+def read_or_delete_configuration(req: func.HttpRequest) -> tuple[func.HttpResponse,
+                                                                   tuple[ConfigurationRecord, str] | None]:
+    """GET's answer, or DELETE's answer with the deleted record and its operation id."""
     require_api_version(req)
     cluster = routes.cluster_id_of(req)
     name = req.route_params.get("configurationName", "")
@@ -99,7 +111,7 @@ def read_or_delete_configuration(req: func.HttpRequest) -> func.HttpResponse:
         if record is None:
             raise ResourceNotFoundError(f"The source control configuration '{name}' was not found on cluster "
                                         f"'{cluster_record.cluster.id}'.", "configurationName")
-        return json_response(200, configuration_resource(record))
+        return json_response(200, configuration_resource(record)), None
     return delete_configuration(req, cluster, name)
 
 
@@ -139,6 +151,22 @@ async def start_create_workflow(client: df.DurableOrchestrationClient, record: C
         log.exception("create workflow not started: configuration=%s instance=%s", record.id, instance_id)
         return
     log.info("create workflow started: configuration=%s instance=%s", record.id, instance_id)
+    if record.generation > 1:
+        await retire_workflow(client, create_instance_id(record.id, record.generation - 1))
+
+
+async def retire_workflow(client: df.DurableOrchestrationClient, instance_id: str) -> None:
+    """Stop a create workflow that no longer counts (a newer PUT or a DELETE came); best effort.
+
+    NB: a workflow missed here stands down by itself: its activities check the configuration's generation.
+    """
+    try:
+        status = await client.get_status(instance_id)
+        if status and status.runtime_status in (df.OrchestrationRuntimeStatus.Running,
+                                                df.OrchestrationRuntimeStatus.Pending):
+            await client.terminate(instance_id, "superseded by a newer PUT or a DELETE")
+    except Exception:  # noqa: BLE001 - best effort, see the docstring
+        log.warning("superseded workflow not terminated: instance=%s", instance_id)
 
 
 def next_record(*, existing: ConfigurationRecord | None, spec: ConfigurationInput, cluster_record: ClusterRecord,
@@ -164,14 +192,15 @@ def next_record(*, existing: ConfigurationRecord | None, spec: ConfigurationInpu
     )
 
 
-def delete_configuration(req: func.HttpRequest, cluster: ClusterId, name: str) -> func.HttpResponse:
+def delete_configuration(req: func.HttpRequest, cluster: ClusterId,
+                         name: str) -> tuple[func.HttpResponse, tuple[ConfigurationRecord, str] | None]:
     """Gone from GET/LIST at once; the operation record (with a sealed snapshot) tracks the cluster cleanup."""
     operation_id = new_operation_id()
     while True:
         record = get_configuration(cluster, name)
         if record is None:
             discard_operation(operation_id)  # a concurrent DELETE won: it owns the operation
-            return func.HttpResponse(status_code=204)
+            return func.HttpResponse(status_code=204), None
         operation = OperationRecord(operation_id=operation_id, kind="delete", resource_id=record.id,
                                     status=IN_PROGRESS, start_time=format_timestamp(utc_now()))
         create_operation(operation, snapshot=record.to_entity())
@@ -179,5 +208,26 @@ def delete_configuration(req: func.HttpRequest, cluster: ClusterId, name: str) -
             break
     log.info("configuration deleted: configuration=%s operation=%s", record.id, operation.operation_id)
     status_url = f"{origin_of(req)}/api/operations/{operation.operation_id}?api-version={API_VERSION}"
-    return func.HttpResponse(status_code=202, headers={"Azure-AsyncOperation": status_url, "Location": status_url,
-                                                       "Retry-After": "5"})
+    headers = {"Azure-AsyncOperation": status_url, "Location": status_url, "Retry-After": "5"}
+    return func.HttpResponse(status_code=202, headers=headers), (record, operation_id)
+
+
+async def start_delete_workflow(client: df.DurableOrchestrationClient, record: ConfigurationRecord,
+                                operation_id: str) -> None:
+    """Cancel the configuration's create workflow and start its delete workflow (references only).
+
+    The window is DELETE_WINDOW, or DELETE_WINDOW_FAILED when the configuration was Failed at deletion.
+    """
+    settings = Settings.from_environment()
+    failed = record.compliance.compliance_state in ("Failed", "Noncompliant")
+    window = settings.delete_window_failed if failed else settings.delete_window
+    target = {"operationId": operation_id, "configurationId": record.id, "clusterKey": record.cluster_key,
+              "configurationHash": configuration_hash(record.id),
+              "operatorScope": record.properties["operatorScope"], "deadlineSeconds": window.total_seconds()}
+    await retire_workflow(client, create_instance_id(record.id, record.generation))
+    try:
+        await client.start_new(DELETE_ORCHESTRATOR, delete_instance_id(operation_id), target)
+    except Exception:
+        log.exception("delete workflow not started: configuration=%s operation=%s", record.id, operation_id)
+        return
+    log.info("delete workflow started: configuration=%s operation=%s window=%s", record.id, operation_id, window)

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from kubernetes import client as k8s
@@ -27,8 +28,9 @@ class Kind:
     namespaced: bool
 
     def collection_path(self, namespace: str | None) -> str:
+        """The kind's collection in `namespace`; with None, across all namespaces (lists only)."""
         base = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
-        if self.namespaced:
+        if self.namespaced and namespace is not None:
             return f"{base}/namespaces/{namespace}/{self.plural}"
         return f"{base}/{self.plural}"
 
@@ -113,3 +115,35 @@ def describe_api_error(error: ApiException) -> str:
     except ValueError:
         status = {}
     return f"{error.status} {status.get('reason') or error.reason}: {status.get('message') or ''}".strip()
+
+
+def delete_owned_objects(client: k8s.ApiClient, *, label_selector: str, keep) -> list[str]:
+    """Delete every object of `KINDS` matching `label_selector` unless `keep(kind, obj)`; namespaces last.
+
+    Returns `Kind/namespace/name` of each matching object still present afterwards (being deleted counts:
+    a finalizer may hold it), so a caller can retry until nothing remains.
+    """
+    remaining: list[str] = []
+    for kind_name in sorted(KINDS, key=lambda k: k == "Namespace"):
+        kind = KINDS[kind_name]
+        listing = _call(client, "GET", f"{kind.collection_path(None)}?labelSelector={quote(label_selector)}")
+        for obj in listing.get("items", []):
+            meta = obj["metadata"]
+            if keep(kind_name, obj):
+                continue
+            path = f"{kind.collection_path(meta.get('namespace'))}/{meta['name']}"
+            if not meta.get("deletionTimestamp"):
+                try:
+                    _call(client, "DELETE", path, body={"propagationPolicy": "Background"})
+                except ApiException as error:
+                    if error.status != 404:
+                        raise
+                    continue
+            try:
+                _call(client, "GET", path)
+            except ApiException as error:
+                if error.status == 404:
+                    continue
+                raise
+            remaining.append("/".join(p for p in (kind_name, meta.get("namespace"), meta["name"]) if p))
+    return remaining

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import UpdateMode
 
 from shared.tables import OPERATIONS_TABLE, get_long_text, put_long_text, table
 
@@ -78,3 +79,17 @@ def operation_snapshot(operation_id: str) -> dict[str, Any] | None:
 def discard_operation(operation_id: str) -> None:
     """Forget an operation that never started (its resource vanished before it could)."""
     table(OPERATIONS_TABLE).delete_entity(operation_id, "")
+
+
+def finish_operation(operation_id: str, *, status: str, end_time: str, error: dict[str, Any] | None = None) -> None:
+    """Mark an operation Succeeded/Failed (idempotent: a finished operation keeps its first outcome)."""
+    client = table(OPERATIONS_TABLE)
+    try:
+        entity = client.get_entity(operation_id, "")
+    except ResourceNotFoundError:
+        return
+    if entity["Status"] != IN_PROGRESS:
+        return
+    entity["Status"], entity["EndTime"] = status, end_time
+    put_long_text(entity, "Error", json.dumps(error) if error else None)
+    client.update_entity(entity, mode=UpdateMode.MERGE)

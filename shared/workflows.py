@@ -12,6 +12,7 @@ from typing import Any
 from shared.manifests import configuration_hash
 
 CREATE_ORCHESTRATOR = "create_configuration_workflow"
+DELETE_ORCHESTRATOR = "delete_configuration_workflow"
 STATUS_EVENT = "ComplianceStatus"
 SETTLED_STATES = {"Installed": "Installed", "Compliant": "Installed", "Failed": "Failed", "Noncompliant": "Failed"}
 
@@ -34,3 +35,7 @@ class ConfigurationRef:
 def create_instance_id(configuration_id: str, generation: int) -> str:
     """One create workflow per configuration generation: a re-sent start finds the same instance."""
     return f"create-{configuration_hash(configuration_id)}-{generation}"
+
+
+def delete_instance_id(operation_id: str) -> str:
+    return f"delete-{operation_id}"

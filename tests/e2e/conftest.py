@@ -20,6 +20,8 @@ from tests.fixtures.kubesim_process import KubeSimProcess
 
 E2E_HUB = "GitOpsE2E"
 STATUS_WAIT = "00:00:08"
+DELETE_WINDOW = "00:00:05"
+DELETE_WINDOW_FAILED = "00:00:10"
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +39,7 @@ def e2e_host(storage_connection_string: str, tmp_path_factory: pytest.TempPathFa
     env = devhost_environment(storage_connection_string, SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
                               STATUS_WAIT_TIMEOUT=STATUS_WAIT, SSH_KEY_ALGORITHM="rsa-4096",
                               STATUS_QUEUE_NAME="configuration-status-e2e",
+                              DELETE_WINDOW=DELETE_WINDOW, DELETE_WINDOW_FAILED=DELETE_WINDOW_FAILED,
                               AzureFunctionsJobHost__extensions__durableTask__hubName=E2E_HUB)
     host = DevHost(app_dir=PROJECT_ROOT, env=env, log_dir=tmp_path_factory.mktemp("e2e-host"))
     host.start()
@@ -85,6 +88,22 @@ class Stack:
                 return status
             time.sleep(0.2)
         raise AssertionError(f"workflow {instance_id} did not reach {custom_status or 'the end'}: {status}")
+
+    def delete(self, name: str) -> str:
+        """DELETE the configuration; returns its operation status URL."""
+        response = self.api.request("DELETE", configuration_path(self.cluster, name))
+        assert response.status_code == 202, response.text
+        return response.headers["Azure-AsyncOperation"]
+
+    def operation(self, status_url: str) -> dict:
+        return self.api.session.get(status_url, headers={"x-functions-key": self.api.function_key}, timeout=30).json()
+
+    def wait_for_operation(self, status_url: str, timeout: float = 60.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while (body := self.operation(status_url))["status"] == "InProgress":
+            assert time.monotonic() < deadline, f"operation still in progress: {body}"
+            time.sleep(0.2)
+        return body
 
     def raise_status(self, instance_id: str, event: dict) -> None:
         url = f"{self.host.base_url}/runtime/webhooks/durabletask/instances/{instance_id}/raiseEvent/ComplianceStatus"

@@ -1,0 +1,104 @@
+"""SPEC section 6, the delete workflow, end to end (issue 7 point 1): objects removed within the window,
+synced objects and namespace-scope namespaces kept, stuck objects named when the window closes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from stack.demo_repository import GitDaemon, make_demo_repository
+from tests.e2e.conftest import Stack, assert_seed_objects_synced
+from tests.fixtures.agent_process import AgentProcess
+from tests.fixtures.waiting import wait_for
+
+OPERATOR = {"operatorScope": "cluster", "operatorType": "Flux", "repositoryUrl": "https://example.com/org/repo"}
+
+
+def gone(read) -> bool:
+    try:
+        read()
+    except ApiException as error:
+        if error.status == 404:
+            return True
+        raise
+    return False
+
+
+def test_delete_of_an_installed_configuration_removes_operator_objects_and_keeps_synced_ones(
+        stack: Stack, tmp_path: Path, storage_connection_string: str):
+    repos = tmp_path / "repos"
+    make_demo_repository(repos / "arc-k8s-demo.git")
+    agent = AgentProcess(kubeconfig=stack.kubesim.kubeconfig_path, connection_string=storage_connection_string,
+                         queue="configuration-status-e2e", log_path=tmp_path / "agent.log",
+                         cluster_id=stack.cluster, extra_args=("--local-sync", "--work-dir", str(tmp_path / "sync")))
+    with GitDaemon(base_path=repos) as daemon:
+        agent.start()
+        try:
+            stack.put("doomed", {**OPERATOR, "repositoryUrl": daemon.url("arc-k8s-demo.git"),
+                                 "operatorInstanceName": "doomed-flux", "operatorNamespace": "cluster-config"})
+            wait_for(lambda: stack.show("doomed")["properties"]["complianceStatus"]["complianceState"] == "Installed",
+                     timeout=90, what="Installed")
+            operation = stack.wait_for_operation(stack.delete("doomed"))
+        finally:
+            assert agent.stop() == 0, agent.log()
+
+    assert operation["status"] == "Succeeded", operation
+    assert operation["endTime"]
+    kube = stack.kube()
+    core, apps, rbac = k8s.CoreV1Api(kube), k8s.AppsV1Api(kube), k8s.RbacAuthorizationV1Api(kube)
+    assert gone(lambda: apps.read_namespaced_deployment("doomed-flux", "cluster-config"))
+    assert gone(lambda: apps.read_namespaced_deployment("memcached", "cluster-config"))
+    assert gone(lambda: core.read_namespaced_service("memcached", "cluster-config"))
+    assert gone(lambda: core.read_namespaced_service_account("doomed-flux", "cluster-config"))
+    assert gone(lambda: core.read_namespaced_secret("flux-git-deploy", "cluster-config"))
+    assert gone(lambda: rbac.read_cluster_role_binding("doomed-flux-cluster-config"))
+    assert_seed_objects_synced(stack)  # the Git repository's objects (cluster-config namespace too) stay
+
+
+def test_namespace_scope_delete_keeps_the_namespace(stack: Stack):
+    stack.put("scoped", {**OPERATOR, "operatorScope": "namespace", "operatorInstanceName": "scoped-flux",
+                         "operatorNamespace": "scoped-ns"})
+    stack.wait_for_workflow(stack.instance_id("scoped"), custom_status="WaitingForStatus")
+
+    operation = stack.wait_for_operation(stack.delete("scoped"))
+
+    assert operation["status"] == "Succeeded", operation
+    core, rbac = k8s.CoreV1Api(stack.kube()), k8s.RbacAuthorizationV1Api(stack.kube())
+    assert core.read_namespace("scoped-ns").status.phase == "Active"
+    assert gone(lambda: rbac.read_namespaced_role("scoped-flux", "scoped-ns"))
+    status = stack.wait_for_workflow(stack.instance_id("scoped"), done=True)
+    assert status["runtimeStatus"] == "Terminated"  # the create that waited for status was cancelled
+
+
+def hold_with_a_finalizer(stack: Stack, namespace: str) -> None:
+    k8s.CoreV1Api(stack.kube()).patch_namespaced_secret(
+        "flux-git-deploy", namespace, {"metadata": {"finalizers": ["example.com/never-cleared"]}})
+
+
+def test_an_object_that_will_not_go_fails_the_operation_at_the_window_naming_it(stack: Stack):
+    stack.put("stuck", {**OPERATOR, "operatorInstanceName": "stuck-flux", "operatorNamespace": "stuck-ns"})
+    stack.wait_for_workflow(stack.instance_id("stuck"), custom_status="WaitingForStatus")
+    hold_with_a_finalizer(stack, "stuck-ns")
+
+    operation = stack.wait_for_operation(stack.delete("stuck"))
+
+    assert operation["status"] == "Failed", operation
+    assert "Secret/stuck-ns/flux-git-deploy" in operation["error"]["message"]
+    assert "0:00:05 delete window" in operation["error"]["message"]
+
+
+def test_a_failed_configuration_gets_the_longer_window(stack: Stack):
+    stack.put("failing", {**OPERATOR, "operatorInstanceName": "failing-flux", "operatorNamespace": "failing-ns"})
+    instance = stack.instance_id("failing")
+    stack.wait_for_workflow(instance, custom_status="WaitingForStatus")
+    stack.raise_status(instance, {"complianceState": "Failed", "message": "flux crashed", "messageLevel": "Error",
+                                  "observedAt": "2026-01-01T00:00:00+00:00"})
+    stack.wait_for_workflow(instance, done=True)
+    hold_with_a_finalizer(stack, "failing-ns")
+
+    operation = stack.wait_for_operation(stack.delete("failing"))
+
+    assert operation["status"] == "Failed", operation
+    assert "0:00:10 delete window" in operation["error"]["message"]
