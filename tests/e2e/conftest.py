@@ -15,11 +15,13 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from tests.api.conftest import SENT_SECRETS, ApiClient, cluster_path, configuration_path
+from tests.fixtures.agent_process import AgentProcess
 from tests.fixtures.devhost_process import PROJECT_ROOT, DevHost, devhost_environment
 from tests.fixtures.kubesim_process import KubeSimProcess
 
 E2E_HUB = "GitOpsE2E"
 STATUS_WAIT = "00:00:08"
+STATUS_QUEUE = "configuration-status-e2e"
 DELETE_WINDOW = "00:00:05"
 DELETE_WINDOW_FAILED = "00:00:10"
 
@@ -38,7 +40,7 @@ def e2e_host(storage_connection_string: str, tmp_path_factory: pytest.TempPathFa
     """The app with a short status wait, on its own task hub so it can be killed without harming other suites."""
     env = devhost_environment(storage_connection_string, SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
                               STATUS_WAIT_TIMEOUT=STATUS_WAIT, SSH_KEY_ALGORITHM="rsa-4096",
-                              STATUS_QUEUE_NAME="configuration-status-e2e",
+                              STATUS_QUEUE_NAME=STATUS_QUEUE,
                               DELETE_WINDOW=DELETE_WINDOW, DELETE_WINDOW_FAILED=DELETE_WINDOW_FAILED,
                               AzureFunctionsJobHost__extensions__durableTask__hubName=E2E_HUB)
     host = DevHost(app_dir=PROJECT_ROOT, env=env, log_dir=tmp_path_factory.mktemp("e2e-host"))
@@ -134,3 +136,14 @@ def assert_seed_objects_synced(stack: Stack) -> None:
     synced.append(core.read_namespaced_config_map("endpoints", "team-a"))
     for obj in synced:
         assert obj.metadata.labels["fluxcd.io/sync-gc-mark"].startswith("sha256."), obj.metadata.name
+
+
+@pytest.fixture()
+def agent(stack: Stack, tmp_path: Path, storage_connection_string: str):
+    """The cluster agent with local Flux sync, reporting to this module's status queue."""
+    process = AgentProcess(kubeconfig=stack.kubesim.kubeconfig_path, connection_string=storage_connection_string,
+                           queue=STATUS_QUEUE, log_path=tmp_path / "agent.log", cluster_id=stack.cluster,
+                           extra_args=("--local-sync", "--work-dir", str(tmp_path / "sync")))
+    process.start()
+    yield process
+    assert process.stop() == 0, process.log()

@@ -27,22 +27,15 @@ def gone(read) -> bool:
 
 
 def test_delete_of_an_installed_configuration_removes_operator_objects_and_keeps_synced_ones(
-        stack: Stack, tmp_path: Path, storage_connection_string: str):
+        stack: Stack, tmp_path: Path, agent: AgentProcess):
     repos = tmp_path / "repos"
     make_demo_repository(repos / "arc-k8s-demo.git")
-    agent = AgentProcess(kubeconfig=stack.kubesim.kubeconfig_path, connection_string=storage_connection_string,
-                         queue="configuration-status-e2e", log_path=tmp_path / "agent.log",
-                         cluster_id=stack.cluster, extra_args=("--local-sync", "--work-dir", str(tmp_path / "sync")))
     with GitDaemon(base_path=repos) as daemon:
-        agent.start()
-        try:
-            stack.put("doomed", {**OPERATOR, "repositoryUrl": daemon.url("arc-k8s-demo.git"),
-                                 "operatorInstanceName": "doomed-flux", "operatorNamespace": "cluster-config"})
-            wait_for(lambda: stack.show("doomed")["properties"]["complianceStatus"]["complianceState"] == "Installed",
-                     timeout=90, what="Installed")
-            operation = stack.wait_for_operation(stack.delete("doomed"))
-        finally:
-            assert agent.stop() == 0, agent.log()
+        stack.put("doomed", {**OPERATOR, "repositoryUrl": daemon.url("arc-k8s-demo.git"),
+                             "operatorInstanceName": "doomed-flux", "operatorNamespace": "cluster-config"})
+        wait_for(lambda: stack.show("doomed")["properties"]["complianceStatus"]["complianceState"] == "Installed",
+                 timeout=90, what="Installed")
+        operation = stack.wait_for_operation(stack.delete("doomed"))
 
     assert operation["status"] == "Succeeded", operation
     assert operation["endTime"]

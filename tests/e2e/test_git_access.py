@@ -25,16 +25,6 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-@pytest.fixture()
-def agent(stack: Stack, tmp_path: Path, storage_connection_string: str):
-    process = AgentProcess(kubeconfig=stack.kubesim.kubeconfig_path, connection_string=storage_connection_string,
-                           queue="configuration-status-e2e", log_path=tmp_path / "agent.log",
-                           cluster_id=stack.cluster, extra_args=("--local-sync", "--work-dir", str(tmp_path / "sync")))
-    process.start()
-    yield process
-    assert process.stop() == 0, process.log()
-
-
 def compliance(stack: Stack, name: str) -> dict:
     return stack.show(name)["properties"]["complianceStatus"]
 

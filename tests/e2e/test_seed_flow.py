@@ -16,22 +16,15 @@ SEED = {"operatorInstanceName": "cluster-config", "operatorNamespace": "cluster-
 
 
 def test_seed_flow_goes_pending_to_installed_and_syncs_the_demo_repository(
-        stack: Stack, tmp_path: Path, storage_connection_string: str):
+        stack: Stack, tmp_path: Path, agent: AgentProcess):
     repos = tmp_path / "repos"
     make_demo_repository(repos / "arc-k8s-demo.git")
-    agent = AgentProcess(kubeconfig=stack.kubesim.kubeconfig_path, connection_string=storage_connection_string,
-                         queue="configuration-status-e2e", log_path=tmp_path / "agent.log",
-                         cluster_id=stack.cluster, extra_args=("--local-sync", "--work-dir", str(tmp_path / "sync")))
     with GitDaemon(base_path=repos) as daemon:
-        agent.start()
-        try:
-            created = stack.put("seed-config", {**SEED, "repositoryUrl": daemon.url("arc-k8s-demo.git")})
-            assert created["properties"]["complianceStatus"]["complianceState"] == "Pending"
+        created = stack.put("seed-config", {**SEED, "repositoryUrl": daemon.url("arc-k8s-demo.git")})
+        assert created["properties"]["complianceStatus"]["complianceState"] == "Pending"
 
-            status = wait_for(lambda: (s := stack.show("seed-config")["properties"]["complianceStatus"])
-                              ["complianceState"] != "Pending" and s, timeout=90, what="the agent's status")
-        finally:
-            assert agent.stop() == 0, agent.log()
+        status = wait_for(lambda: (s := stack.show("seed-config")["properties"]["complianceStatus"])
+                          ["complianceState"] != "Pending" and s, timeout=90, what="the agent's status")
 
     assert status["complianceState"] == "Installed", status
     assert status["messageLevel"] == "Information"
