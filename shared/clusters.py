@@ -87,8 +87,9 @@ def parse_kubeconfig_body(body: object) -> str:
     return text
 
 
-def _keys(cluster: ClusterId) -> tuple[str, str]:
-    partition, _, row = cluster.storage_key.partition("|")
+def _keys(storage_key: str) -> tuple[str, str]:
+    """(PartitionKey, RowKey) of a cluster: its subscription, then the rest of its storage key."""
+    partition, _, row = storage_key.partition("|")
     return partition, row
 
 
@@ -98,7 +99,7 @@ def get_cluster(cluster: ClusterId) -> ClusterRecord | None:
 
 def get_cluster_by_key(storage_key: str) -> ClusterRecord | None:
     """The cluster whose `ClusterId.storage_key` this is (what configuration records point at)."""
-    partition, _, row = storage_key.partition("|")
+    partition, row = _keys(storage_key)
     try:
         entity = table(CLUSTERS_TABLE).get_entity(partition, row)
     except ResourceNotFoundError:
@@ -113,7 +114,7 @@ def put_cluster(*, cluster: ClusterId, sealed_kubeconfig: str, now: str) -> tupl
     existing = get_cluster(cluster)
     record = ClusterRecord(existing.cluster if existing else cluster,
                            existing.created_at if existing else now, now, sealed_kubeconfig)
-    partition, row = _keys(cluster)
+    partition, row = _keys(cluster.storage_key)
     entity: dict[str, Any] = {
         "PartitionKey": partition, "RowKey": row, "ClusterId": json.dumps(record.cluster.__dict__),
         "CreatedAt": record.created_at, "LastModifiedAt": record.last_modified_at,
@@ -124,5 +125,5 @@ def put_cluster(*, cluster: ClusterId, sealed_kubeconfig: str, now: str) -> tupl
 
 
 def delete_cluster(cluster: ClusterId) -> None:
-    partition, row = _keys(cluster)
+    partition, row = _keys(cluster.storage_key)
     table(CLUSTERS_TABLE).delete_entity(partition, row)

@@ -13,6 +13,7 @@ import requests
 from cryptography.fernet import Fernet
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
 
 from tests.api.conftest import SENT_SECRETS, ApiClient, cluster_path, configuration_path
 from tests.fixtures.agent_process import AgentProcess
@@ -147,3 +148,14 @@ def agent(stack: Stack, tmp_path: Path, storage_connection_string: str):
     process.start()
     yield process
     assert process.stop() == 0, process.log()
+
+
+def exists(read) -> bool:
+    """Whether the Kubernetes object `read()` fetches is there (404 means not; other errors propagate)."""
+    try:
+        read()
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True

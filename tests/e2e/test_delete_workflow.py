@@ -6,24 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
 from stack.demo_repository import GitDaemon, make_demo_repository
-from tests.e2e.conftest import Stack, assert_seed_objects_synced
+from tests.e2e.conftest import Stack, assert_seed_objects_synced, exists
 from tests.fixtures.agent_process import AgentProcess
 from tests.fixtures.waiting import wait_for
 
 OPERATOR = {"operatorScope": "cluster", "operatorType": "Flux", "repositoryUrl": "https://example.com/org/repo"}
-
-
-def gone(read) -> bool:
-    try:
-        read()
-    except ApiException as error:
-        if error.status == 404:
-            return True
-        raise
-    return False
 
 
 def test_delete_of_an_installed_configuration_removes_operator_objects_and_keeps_synced_ones(
@@ -41,12 +30,12 @@ def test_delete_of_an_installed_configuration_removes_operator_objects_and_keeps
     assert operation["endTime"]
     kube = stack.kube()
     core, apps, rbac = k8s.CoreV1Api(kube), k8s.AppsV1Api(kube), k8s.RbacAuthorizationV1Api(kube)
-    assert gone(lambda: apps.read_namespaced_deployment("doomed-flux", "cluster-config"))
-    assert gone(lambda: apps.read_namespaced_deployment("memcached", "cluster-config"))
-    assert gone(lambda: core.read_namespaced_service("memcached", "cluster-config"))
-    assert gone(lambda: core.read_namespaced_service_account("doomed-flux", "cluster-config"))
-    assert gone(lambda: core.read_namespaced_secret("flux-git-deploy", "cluster-config"))
-    assert gone(lambda: rbac.read_cluster_role_binding("doomed-flux-cluster-config"))
+    assert not exists(lambda: apps.read_namespaced_deployment("doomed-flux", "cluster-config"))
+    assert not exists(lambda: apps.read_namespaced_deployment("memcached", "cluster-config"))
+    assert not exists(lambda: core.read_namespaced_service("memcached", "cluster-config"))
+    assert not exists(lambda: core.read_namespaced_service_account("doomed-flux", "cluster-config"))
+    assert not exists(lambda: core.read_namespaced_secret("flux-git-deploy", "cluster-config"))
+    assert not exists(lambda: rbac.read_cluster_role_binding("doomed-flux-cluster-config"))
     assert_seed_objects_synced(stack)  # the Git repository's objects (cluster-config namespace too) stay
 
 
@@ -60,7 +49,7 @@ def test_namespace_scope_delete_keeps_the_namespace(stack: Stack):
     assert operation["status"] == "Succeeded", operation
     core, rbac = k8s.CoreV1Api(stack.kube()), k8s.RbacAuthorizationV1Api(stack.kube())
     assert core.read_namespace("scoped-ns").status.phase == "Active"
-    assert gone(lambda: rbac.read_namespaced_role("scoped-flux", "scoped-ns"))
+    assert not exists(lambda: rbac.read_namespaced_role("scoped-flux", "scoped-ns"))
     status = stack.wait_for_workflow(stack.instance_id("scoped"), done=True)
     assert status["runtimeStatus"] == "Terminated"  # the create that waited for status was cancelled
 

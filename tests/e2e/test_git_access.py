@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
 from stack.demo_repository import GitDaemon, make_demo_repository, remove_files
 from tests.api.conftest import SENT_SECRETS
-from tests.e2e.conftest import Stack, assert_seed_objects_synced
+from tests.e2e.conftest import Stack, assert_seed_objects_synced, exists
 from tests.fixtures.agent_process import AgentProcess
 from tests.fixtures.git_servers import GitHttpServer, SshServer, generate_ed25519_key, sshd_available
 from tests.fixtures.waiting import wait_for
@@ -84,16 +83,6 @@ def namespaced_configmap(namespace: str, name: str) -> dict[str, str]:
         f"{namespace}/{name}.yaml": (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
                                      f"  namespace: {namespace}\ndata:\n  a: b\n"),
     }
-
-
-def exists(read) -> bool:
-    try:
-        read()
-    except ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
 
 
 def test_a_removed_manifest_is_collected_only_with_sync_garbage_collection(
