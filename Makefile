@@ -33,6 +33,7 @@ lint: bootstrap
 # Durable Functions throughput of devhost on this machine (own Azurite on free ports); see bench/README.md.
 bench: bootstrap
 	$(PY) -m bench.durable_bench
+	$(PY) -m bench.cleanup_bench
 
 clean:
 	rm -rf $(VENV) node_modules .local .pytest_cache

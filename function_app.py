@@ -7,15 +7,19 @@ import azure.durable_functions as df
 from activities import configurations as configuration_activities
 from activities import deletion as deletion_activities
 from api import clusters, configurations, openapi, operations
+from cleanup import timer as cleanup_timer
 from orchestrators import create_configuration, delete_configuration
+from shared.settings import DEFAULT_CLEANUP_SCHEDULE
 from status import queue_handler
 
-# NB: the status queue trigger names its queue by this setting; without it the host could not bind it.
+# NB: the status queue trigger and the cleanup timer name their queue / schedule by these settings; without
+# them the host could not bind the functions.
 os.environ.setdefault("STATUS_QUEUE_NAME", "configuration-status")
+os.environ.setdefault("CLEANUP_SCHEDULE", DEFAULT_CLEANUP_SCHEDULE)
 
 app = df.DFApp()
 
 for blueprint in (clusters.bp, configurations.bp, operations.bp, openapi.bp,
                   create_configuration.bp, configuration_activities.bp, delete_configuration.bp,
-                  deletion_activities.bp, queue_handler.bp):
+                  deletion_activities.bp, queue_handler.bp, cleanup_timer.bp):
     app.register_functions(blueprint)

@@ -12,7 +12,6 @@ from kubernetes.client.exceptions import ApiException
 
 from shared.clusters import get_cluster_by_key
 from shared.configurations import (
-    ComplianceStatus,
     ConfigurationRecord,
     get_configuration_by_keys,
     update_configuration,
@@ -22,8 +21,8 @@ from shared.kube import ClusterUnreachableError, api_client, apply_objects, desc
 from shared.manifests import OperatorSpec, operator_manifests
 from shared.secrets import SecretBox
 from shared.settings import Settings
-from shared.timestamps import format_timestamp, utc_now
 from shared.validation import repository_url_kind
+from shared.verdicts import record_verdict
 from shared.workflows import ConfigurationRef
 
 bp = df.Blueprint()
@@ -142,23 +141,6 @@ def apply_operator_manifests(ref: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="update")
 def record_compliance(update: dict[str, Any]) -> bool:
     """Store the workflow's verdict on the configuration it works for; False when that one is stale."""
-    configuration = ConfigurationRef.from_json(update["ref"])
-    record = current_record(configuration)
-    if record is None:
-        return False
-
-    def settle(current: ConfigurationRecord) -> ConfigurationRecord | None:
-        if current.generation != configuration.generation:
-            return None
-        compliance = ComplianceStatus(
-            compliance_state=update["state"],
-            last_config_applied=update.get("lastConfigApplied") or format_timestamp(utc_now()),
-            message=update.get("message") or "",
-            message_level=update.get("messageLevel") or ("Error" if update["state"] == "Failed" else "Information"),
-            observed_at=update.get("observedAt") or current.compliance.observed_at,
-        )
-        return replace(current, compliance=compliance)
-
-    stored = update_configuration(record, settle)
-    log.info("compliance recorded: configuration=%s state=%s", configuration.configuration_id, update["state"])
-    return stored is not None
+    return record_verdict(ConfigurationRef.from_json(update["ref"]), state=update["state"],
+                          message=update.get("message") or "", message_level=update.get("messageLevel"),
+                          last_config_applied=update.get("lastConfigApplied"), observed_at=update.get("observedAt"))

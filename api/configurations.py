@@ -12,6 +12,7 @@ import azure.functions as func
 from api import routes
 from api.clusters import cluster_not_found
 from api.http import API_VERSION, arm_endpoint, json_response, origin_of, read_json_body, require_api_version
+from shared import pending
 from shared.clusters import ClusterRecord, get_cluster
 from shared.configurations import (
     ComplianceStatus,
@@ -38,13 +39,8 @@ from shared.secrets import SecretBox
 from shared.settings import Settings
 from shared.timestamps import format_timestamp, utc_now
 from shared.validation import ConfigurationInput, validate_configuration_body
-from shared.workflows import (
-    CREATE_ORCHESTRATOR,
-    DELETE_ORCHESTRATOR,
-    ConfigurationRef,
-    create_instance_id,
-    delete_instance_id,
-)
+from shared.workflow_starts import request_create, retire_workflow, start_delete_workflow
+from shared.workflows import create_instance_id
 
 bp = df.Blueprint()
 log = logging.getLogger("gitops.api.configurations")
@@ -91,17 +87,18 @@ async def configuration_endpoint(req: func.HttpRequest, client: df.DurableOrches
     """Storage work runs on a worker thread; the durable client (async) on the host's loop."""
     if req.method == "PUT":
         record, created = await asyncio.to_thread(put_configuration, req)
-        await start_create_workflow(client, record)
+        await request_create(client, record)
         return json_response(201 if created else 200, configuration_resource(record))
     response, deleted = await asyncio.to_thread(read_or_delete_configuration, req)
     if deleted is not None:
-        await start_delete_workflow(client, *deleted)
+        record, entry = deleted
+        await retire_workflow(client, create_instance_id(record.id, record.generation))
+        await start_delete_workflow(client, entry)
     return response
 
 
-def read_or_delete_configuration(req: func.HttpRequest) -> tuple[func.HttpResponse,
-                                                                   tuple[ConfigurationRecord, str] | None]:
-    """GET's answer, or DELETE's answer with the deleted record and its operation id."""
+def read_or_delete_configuration(req: func.HttpRequest) -> tuple[func.HttpResponse, Deleted | None]:
+    """GET's answer, or DELETE's answer with the deleted record and its pending deletion."""
     require_api_version(req)
     cluster = routes.cluster_id_of(req)
     name = req.route_params.get("configurationName", "")
@@ -123,9 +120,13 @@ def put_configuration(req: func.HttpRequest) -> tuple[ConfigurationRecord, bool]
     cluster_record = registered_cluster(cluster)
     box = SecretBox(Settings.from_environment().encryption_keys)
     now = format_timestamp(utc_now())
+    # NB: a name re-created while its old cleanup runs continues the old generations, so a workflow of the
+    # deleted configuration can never mistake the new record for its own.
+    first_generation = 1 + max((d.generation for d in pending.deletes_of(cluster.storage_key, name)), default=0)
 
     def build(existing: ConfigurationRecord | None) -> ConfigurationRecord:
-        return next_record(existing=existing, spec=spec, cluster_record=cluster_record, name=name, now=now, box=box)
+        return next_record(existing=existing, spec=spec, cluster_record=cluster_record, name=name, now=now, box=box,
+                           first_generation=first_generation)
 
     record, created = save_configuration(cluster=cluster, name=name, build=build)
     log.info("configuration saved: configuration=%s created=%s generation=%s", record.id, created,
@@ -133,44 +134,8 @@ def put_configuration(req: func.HttpRequest) -> tuple[ConfigurationRecord, bool]
     return record, created
 
 
-async def start_create_workflow(client: df.DurableOrchestrationClient, record: ConfigurationRecord) -> None:
-    """Start this generation's create workflow; only references travel, never secrets.
-
-    NB: a start that fails leaves the configuration Pending with no workflow; the PUT still succeeds
-    (the resource is stored) and the cleanup timer fails creates stuck in Pending past their timeout.
-    """
-    settings = Settings.from_environment()
-    ref = ConfigurationRef(record.id, record.cluster_key, record.name, record.generation)
-    instance_id = create_instance_id(record.id, record.generation)
-    start = {"ref": ref.to_json(), "statusWaitSeconds": settings.status_wait_timeout.total_seconds(),
-             "operatorInstanceName": record.properties["operatorInstanceName"],
-             "operatorNamespace": record.properties["operatorNamespace"]}
-    try:
-        await client.start_new(CREATE_ORCHESTRATOR, instance_id, start)
-    except Exception:
-        log.exception("create workflow not started: configuration=%s instance=%s", record.id, instance_id)
-        return
-    log.info("create workflow started: configuration=%s instance=%s", record.id, instance_id)
-    if record.generation > 1:
-        await retire_workflow(client, create_instance_id(record.id, record.generation - 1))
-
-
-async def retire_workflow(client: df.DurableOrchestrationClient, instance_id: str) -> None:
-    """Stop a create workflow that no longer counts (a newer PUT or a DELETE came); best effort.
-
-    NB: a workflow missed here stands down by itself: its activities check the configuration's generation.
-    """
-    try:
-        status = await client.get_status(instance_id)
-        if status and status.runtime_status in (df.OrchestrationRuntimeStatus.Running,
-                                                df.OrchestrationRuntimeStatus.Pending):
-            await client.terminate(instance_id, "superseded by a newer PUT or a DELETE")
-    except Exception:  # noqa: BLE001 - best effort, see the docstring
-        log.warning("superseded workflow not terminated: instance=%s", instance_id)
-
-
 def next_record(*, existing: ConfigurationRecord | None, spec: ConfigurationInput, cluster_record: ClusterRecord,
-                name: str, now: str, box: SecretBox) -> ConfigurationRecord:
+                name: str, now: str, box: SecretBox, first_generation: int = 1) -> ConfigurationRecord:
     """The record a PUT stores: new (Pending) or the existing one re-specified and back to Pending.
 
     NB: protected settings are write-only, so a PUT that sends none (a GET-then-PUT round trip) keeps
@@ -182,7 +147,7 @@ def next_record(*, existing: ConfigurationRecord | None, spec: ConfigurationInpu
             cluster_id=cluster_record.cluster.id, cluster_key=cluster_record.cluster.storage_key, name=name,
             properties=public_properties(spec), sealed_protected_settings=sealed, repository_public_key="",
             provisioning_state="Succeeded", compliance=ComplianceStatus(),
-            system_data=SystemData(created_at=now, last_modified_at=now),
+            system_data=SystemData(created_at=now, last_modified_at=now), generation=first_generation,
         )
     return replace(
         existing, properties=public_properties(spec), sealed_protected_settings=sealed,
@@ -192,42 +157,39 @@ def next_record(*, existing: ConfigurationRecord | None, spec: ConfigurationInpu
     )
 
 
-def delete_configuration(req: func.HttpRequest, cluster: ClusterId,
-                         name: str) -> tuple[func.HttpResponse, tuple[ConfigurationRecord, str] | None]:
-    """Gone from GET/LIST at once; the operation record (with a sealed snapshot) tracks the cluster cleanup."""
+Deleted = tuple[ConfigurationRecord, pending.PendingDelete]
+
+
+def delete_configuration(req: func.HttpRequest, cluster: ClusterId, name: str) -> tuple[func.HttpResponse,
+                                                                                       Deleted | None]:
+    """Gone from GET/LIST at once; the operation record and the pending deletion track the cluster cleanup.
+
+    The window is DELETE_WINDOW, or DELETE_WINDOW_FAILED when the configuration was Failed at deletion.
+    """
+    settings = Settings.from_environment()
     operation_id = new_operation_id()
     while True:
         record = get_configuration(cluster, name)
         if record is None:
             discard_operation(operation_id)  # a concurrent DELETE won: it owns the operation
+            pending.forget_delete(operation_id)
             return func.HttpResponse(status_code=204), None
+        started = utc_now()
+        failed = record.compliance.compliance_state in ("Failed", "Noncompliant")
+        window = settings.delete_window_failed if failed else settings.delete_window
+        entry = pending.PendingDelete(
+            operation_id=operation_id, configuration_id=record.id, cluster_key=record.cluster_key, name=record.name,
+            generation=record.generation, configuration_hash=configuration_hash(record.id),
+            operator_scope=record.properties["operatorScope"], window_seconds=window.total_seconds(),
+            due_at=format_timestamp(started + window))
         operation = OperationRecord(operation_id=operation_id, kind="delete", resource_id=record.id,
-                                    status=IN_PROGRESS, start_time=format_timestamp(utc_now()))
+                                    status=IN_PROGRESS, start_time=format_timestamp(started))
         create_operation(operation, snapshot=record.to_entity())
+        pending.note_delete(entry)
         if remove_configuration(record):
             break
+    pending.settle_create(record.cluster_key, record.name, record.generation)  # its create is void now
     log.info("configuration deleted: configuration=%s operation=%s", record.id, operation.operation_id)
     status_url = f"{origin_of(req)}/api/operations/{operation.operation_id}?api-version={API_VERSION}"
     headers = {"Azure-AsyncOperation": status_url, "Location": status_url, "Retry-After": "5"}
-    return func.HttpResponse(status_code=202, headers=headers), (record, operation_id)
-
-
-async def start_delete_workflow(client: df.DurableOrchestrationClient, record: ConfigurationRecord,
-                                operation_id: str) -> None:
-    """Cancel the configuration's create workflow and start its delete workflow (references only).
-
-    The window is DELETE_WINDOW, or DELETE_WINDOW_FAILED when the configuration was Failed at deletion.
-    """
-    settings = Settings.from_environment()
-    failed = record.compliance.compliance_state in ("Failed", "Noncompliant")
-    window = settings.delete_window_failed if failed else settings.delete_window
-    target = {"operationId": operation_id, "configurationId": record.id, "clusterKey": record.cluster_key,
-              "configurationHash": configuration_hash(record.id),
-              "operatorScope": record.properties["operatorScope"], "deadlineSeconds": window.total_seconds()}
-    await retire_workflow(client, create_instance_id(record.id, record.generation))
-    try:
-        await client.start_new(DELETE_ORCHESTRATOR, delete_instance_id(operation_id), target)
-    except Exception:
-        log.exception("delete workflow not started: configuration=%s operation=%s", record.id, operation_id)
-        return
-    log.info("delete workflow started: configuration=%s operation=%s window=%s", record.id, operation_id, window)
+    return func.HttpResponse(status_code=202, headers=headers), (record, entry)

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,8 @@ from typing import Any
 
 import requests
 
-from stack.azurite import Azurite, free_port
+from bench.hosting import bench_environment, running_devhost
+from stack.azurite import Azurite
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = Path(__file__).resolve().parent / "apps" / "durable_app"
@@ -209,34 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="durable-bench-") as tmp:
         work = Path(tmp)
         with Azurite(data_dir=work / "azurite", log_file=work / "azurite.log") as azurite:
-            env = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("AzureFunctionsJobHost__", "AzureFunctionsWebHost__", "AzureWebJobs"))}
-            env.update(AzureWebJobsStorage=azurite.ports.connection_string, PYTHONUNBUFFERED="1")
-            port = free_port()
-            with open(work / "devhost.out", "wb") as out, open(work / "devhost.err", "wb") as err:
-                host = subprocess.Popen([sys.executable, "-m", "devhost", "start", "--app-dir", str(APP_DIR),
-                                         "--port", str(port)], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=err)
-            try:
-                deadline = time.monotonic() + 60
-                while "Host started on" not in (work / "devhost.out").read_text(errors="replace"):
-                    if host.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("devhost did not start:\n"
-                                           + (work / "devhost.err").read_text(errors="replace")[-3000:])
-                    time.sleep(0.1)
-                keys = json.loads(subprocess.run(
-                    [sys.executable, "-m", "devhost", "keys", "--app-dir", str(APP_DIR), "--json"], cwd=PROJECT_ROOT,
-                    env=env, capture_output=True, text=True, check=True, timeout=60).stdout)
-                bench = Bench(f"http://127.0.0.1:{port}", keys, host_pid=host.pid,
+            env = bench_environment(azurite.ports.connection_string)
+            with running_devhost(APP_DIR, env, work) as host:
+                bench = Bench(host.base_url, host.keys, host_pid=host.process.pid,
                               azurite_pid=azurite.process.pid if azurite.process else None)
                 results = run_benchmarks(bench, chain=args.chain, fan=args.fan, orchestrations=args.orchestrations,
                                          per_orchestration=args.per_orchestration)
-            finally:
-                host.terminate()
-                try:
-                    host.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    host.kill()
-                    host.wait(timeout=5)
     info = machine()
     print(report(results, info))
     if args.json:

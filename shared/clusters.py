@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,9 +105,7 @@ def get_cluster_by_key(storage_key: str) -> ClusterRecord | None:
         entity = table(CLUSTERS_TABLE).get_entity(partition, row)
     except ResourceNotFoundError:
         return None
-    stored = ClusterId(**json.loads(entity["ClusterId"]))
-    return ClusterRecord(stored, entity["CreatedAt"], entity["LastModifiedAt"],
-                         get_long_text(entity, "Kubeconfig") or "")
+    return cluster_of(entity)
 
 
 def put_cluster(*, cluster: ClusterId, sealed_kubeconfig: str, now: str) -> tuple[ClusterRecord, bool]:
@@ -127,3 +126,14 @@ def put_cluster(*, cluster: ClusterId, sealed_kubeconfig: str, now: str) -> tupl
 def delete_cluster(cluster: ClusterId) -> None:
     partition, row = _keys(cluster.storage_key)
     table(CLUSTERS_TABLE).delete_entity(partition, row)
+
+
+def iterate_clusters() -> Iterator[ClusterRecord]:
+    """Every registered cluster (the cleanup timer sweeps each for orphaned operator objects)."""
+    for entity in table(CLUSTERS_TABLE).list_entities():
+        yield cluster_of(entity)
+
+
+def cluster_of(entity: Any) -> ClusterRecord:
+    return ClusterRecord(ClusterId(**json.loads(entity["ClusterId"])), entity["CreatedAt"], entity["LastModifiedAt"],
+                         get_long_text(entity, "Kubeconfig") or "")

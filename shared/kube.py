@@ -117,6 +117,16 @@ def describe_api_error(error: ApiException) -> str:
     return f"{error.status} {status.get('reason') or error.reason}: {status.get('message') or ''}".strip()
 
 
+def list_labelled_objects(client: k8s.ApiClient, label_selector: str) -> list[tuple[str, dict[str, Any]]]:
+    """`(kind, object)` of every object of `KINDS` matching `label_selector`, namespaces last."""
+    found = []
+    for kind_name in sorted(KINDS, key=lambda k: k == "Namespace"):
+        kind = KINDS[kind_name]
+        listing = _call(client, "GET", f"{kind.collection_path(None)}?labelSelector={quote(label_selector)}")
+        found += [(kind_name, obj) for obj in listing.get("items", [])]
+    return found
+
+
 def delete_owned_objects(client: k8s.ApiClient, *, label_selector: str, keep) -> list[str]:
     """Delete every object of `KINDS` matching `label_selector` unless `keep(kind, obj)`; namespaces last.
 
@@ -124,26 +134,24 @@ def delete_owned_objects(client: k8s.ApiClient, *, label_selector: str, keep) ->
     a finalizer may hold it), so a caller can retry until nothing remains.
     """
     remaining: list[str] = []
-    for kind_name in sorted(KINDS, key=lambda k: k == "Namespace"):
+    for kind_name, obj in list_labelled_objects(client, label_selector):
+        meta = obj["metadata"]
+        if keep(kind_name, obj):
+            continue
         kind = KINDS[kind_name]
-        listing = _call(client, "GET", f"{kind.collection_path(None)}?labelSelector={quote(label_selector)}")
-        for obj in listing.get("items", []):
-            meta = obj["metadata"]
-            if keep(kind_name, obj):
-                continue
-            path = f"{kind.collection_path(meta.get('namespace'))}/{meta['name']}"
-            if not meta.get("deletionTimestamp"):
-                try:
-                    _call(client, "DELETE", path, body={"propagationPolicy": "Background"})
-                except ApiException as error:
-                    if error.status != 404:
-                        raise
-                    continue
+        path = f"{kind.collection_path(meta.get('namespace'))}/{meta['name']}"
+        if not meta.get("deletionTimestamp"):
             try:
-                _call(client, "GET", path)
+                _call(client, "DELETE", path, body={"propagationPolicy": "Background"})
             except ApiException as error:
-                if error.status == 404:
-                    continue
-                raise
-            remaining.append("/".join(p for p in (kind_name, meta.get("namespace"), meta["name"]) if p))
+                if error.status != 404:
+                    raise
+                continue
+        try:
+            _call(client, "GET", path)
+        except ApiException as error:
+            if error.status == 404:
+                continue
+            raise
+        remaining.append("/".join(p for p in (kind_name, meta.get("namespace"), meta["name"]) if p))
     return remaining

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 
+DEFAULT_CLEANUP_SCHEDULE = "0 */5 * * * *"
 DEVELOPMENT_ACCOUNT = "devstoreaccount1"
 # NB: the published Azurite/emulator account key; not a secret.
 DEVELOPMENT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -44,8 +45,11 @@ class Settings:
     delete_window: timedelta
     delete_window_failed: timedelta
     cleanup_schedule: str
+    cleanup_grace: timedelta  # how long past its deadline a workflow may be late before the timer takes over
+    history_retention: timedelta  # finished workflow history older than this is purged
     ssh_key_algorithm: str
     list_page_size: int
+    pending_work_table: str
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -57,7 +61,10 @@ class Settings:
             status_wait_timeout=parse_timespan(env.get("STATUS_WAIT_TIMEOUT", "00:10:00")),
             delete_window=parse_timespan(env.get("DELETE_WINDOW", "00:10:00")),
             delete_window_failed=parse_timespan(env.get("DELETE_WINDOW_FAILED", "01:00:00")),
-            cleanup_schedule=env.get("CLEANUP_SCHEDULE", "0 */5 * * * *"),
+            cleanup_schedule=env.get("CLEANUP_SCHEDULE", DEFAULT_CLEANUP_SCHEDULE),
+            cleanup_grace=parse_timespan(env.get("CLEANUP_GRACE", "00:02:00")),
+            history_retention=parse_timespan(env.get("HISTORY_RETENTION", "30.00:00:00")),
             ssh_key_algorithm=env.get("SSH_KEY_ALGORITHM", "rsa-4096"),
             list_page_size=int(env.get("LIST_PAGE_SIZE", "100")),
+            pending_work_table=env.get("PENDING_WORK_TABLE", "pendingwork"),
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
@@ -37,13 +38,20 @@ def kubesim(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def e2e_host(storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory):
-    """The app with a short status wait, on its own task hub so it can be killed without harming other suites."""
+def e2e_host(storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory,
+             request: pytest.FixtureRequest):
+    """The app with short waits and windows, on its own task hub so it can be killed without harming other
+    suites. Each module's host has its own host id (so its timers are its own, not locked by another host's)
+    and pending-work index; a module may override settings with a module-level `HOST_SETTINGS` dict."""
+    module_id = uuid.uuid4().hex[:12]
     env = devhost_environment(storage_connection_string, SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
                               STATUS_WAIT_TIMEOUT=STATUS_WAIT, SSH_KEY_ALGORITHM="rsa-4096",
                               STATUS_QUEUE_NAME=STATUS_QUEUE,
                               DELETE_WINDOW=DELETE_WINDOW, DELETE_WINDOW_FAILED=DELETE_WINDOW_FAILED,
-                              AzureFunctionsJobHost__extensions__durableTask__hubName=E2E_HUB)
+                              AzureFunctionsJobHost__extensions__durableTask__hubName=E2E_HUB,
+                              AzureFunctionsWebHost__hostid=f"e2e-{module_id}",
+                              PENDING_WORK_TABLE=f"pendingwork{module_id}",
+                              **getattr(request.module, "HOST_SETTINGS", {}))
     host = DevHost(app_dir=PROJECT_ROOT, env=env, log_dir=tmp_path_factory.mktemp("e2e-host"))
     host.start()
     yield host
@@ -108,6 +116,15 @@ class Stack:
             time.sleep(0.2)
         return body
 
+    def terminate(self, instance_id: str, reason: str = "test") -> None:
+        url = f"{self.host.base_url}/runtime/webhooks/durabletask/instances/{instance_id}/terminate"
+        response = requests.post(url, params={"code": self.master_key, "reason": reason}, timeout=30)
+        assert response.status_code == 202, response.text
+
+    def log(self) -> str:
+        """What the host printed since it last started (app logs included)."""
+        return self.host.stdout() + self.host.stderr()
+
     def raise_status(self, instance_id: str, event: dict) -> None:
         url = f"{self.host.base_url}/runtime/webhooks/durabletask/instances/{instance_id}/raiseEvent/ComplianceStatus"
         response = requests.post(url, params={"code": self.master_key}, json=event, timeout=30)
@@ -159,3 +176,13 @@ def exists(read) -> bool:
             return False
         raise
     return True
+
+
+def secret_identity(stack: Stack, namespace: str) -> bytes:
+    secret = k8s.CoreV1Api(stack.kube()).read_namespaced_secret("flux-git-deploy", namespace)
+    return base64.b64decode(secret.data["identity"])
+
+
+def public_half(private_openssh: bytes) -> str:
+    key = serialization.load_ssh_private_key(private_openssh, password=None)
+    return key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()

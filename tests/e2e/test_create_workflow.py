@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import time
 
 from cryptography.hazmat.primitives import serialization
 from kubernetes import client as k8s
 
 from tests.api.conftest import SENT_SECRETS
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, public_half, secret_identity
 
 SEED = {"repositoryUrl": "https://github.com/Azure/arc-k8s-demo", "operatorInstanceName": "cluster-config",
         "operatorNamespace": "cluster-config", "operatorScope": "cluster", "operatorType": "Flux"}
@@ -67,16 +66,6 @@ def test_namespace_scope_creates_a_role_binding_and_no_cluster_binding(stack: St
     assert rbac.read_namespaced_role_binding("team-a-flux", "team-a").role_ref.kind == "Role"
     names = [b.metadata.name for b in rbac.list_cluster_role_binding().items]
     assert not [n for n in names if n.startswith("team-a-flux")]
-
-
-def secret_identity(stack: Stack, namespace: str) -> bytes:
-    secret = k8s.CoreV1Api(stack.kube()).read_namespaced_secret("flux-git-deploy", namespace)
-    return base64.b64decode(secret.data["identity"])
-
-
-def public_half(private_openssh: bytes) -> str:
-    key = serialization.load_ssh_private_key(private_openssh, password=None)
-    return key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
 
 
 def test_ssh_url_without_key_gets_one_rsa_4096_key_through_a_kill_and_a_re_put(stack: Stack):

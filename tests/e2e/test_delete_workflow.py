@@ -1,15 +1,22 @@
-"""SPEC section 6, the delete workflow, end to end (issue 7 point 1): objects removed within the window,
-synced objects and namespace-scope namespaces kept, stuck objects named when the window closes."""
+"""SPEC section 6, the delete workflow, end to end (issue 7 points 1-2): objects removed within the window,
+synced objects and namespace-scope namespaces kept, stuck objects named when the window closes, and a
+re-create of a name whose cleanup still runs deferred until that cleanup ends."""
 
 from __future__ import annotations
 
+import base64
+import time
+from datetime import datetime
 from pathlib import Path
 
+import pytest
 from kubernetes import client as k8s
 
 from stack.demo_repository import GitDaemon, make_demo_repository
-from tests.e2e.conftest import Stack, assert_seed_objects_synced, exists
+from tests.api.conftest import SENT_SECRETS
+from tests.e2e.conftest import Stack, assert_seed_objects_synced, exists, public_half, secret_identity
 from tests.fixtures.agent_process import AgentProcess
+from tests.fixtures.git_servers import SshServer, sshd_available
 from tests.fixtures.waiting import wait_for
 
 OPERATOR = {"operatorScope": "cluster", "operatorType": "Flux", "repositoryUrl": "https://example.com/org/repo"}
@@ -84,3 +91,50 @@ def test_a_failed_configuration_gets_the_longer_window(stack: Stack):
 
     assert operation["status"] == "Failed", operation
     assert "0:00:10 delete window" in operation["error"]["message"]
+
+
+@pytest.mark.skipif(not sshd_available(), reason="sshd (Debian openssh-server) is not installed or not root")
+def test_delete_then_immediate_re_create_waits_for_the_cleanup_and_ends_installed_with_a_fresh_key(
+        stack: Stack, tmp_path: Path, agent: AgentProcess):
+    repo = tmp_path / "repos" / "arc-k8s-demo.git"
+    make_demo_repository(repo)
+    authorized = tmp_path / "sshd" / "authorized_keys"
+    with SshServer(work_dir=tmp_path / "sshd", authorized_keys=[]) as server:
+        spec = {**OPERATOR, "repositoryUrl": server.url(repo), "operatorParams": "--git-poll-interval=1s",
+                "operatorInstanceName": "again-flux", "operatorNamespace": "again-ns",
+                "sshKnownHostsContents": base64.b64encode(server.known_hosts_line.encode() + b"\n").decode()}
+        stack.put("again", spec)
+        old_key = wait_for(lambda: stack.show("again")["properties"]["repositoryPublicKey"], timeout=60,
+                           what="the first generated key")
+        authorized.write_text(old_key + "\n")
+        wait_for(lambda: compliance_state(stack, "again") == "Installed", timeout=90, what="first Installed")
+        old_deployment = k8s.AppsV1Api(stack.kube()).read_namespaced_deployment("again-flux", "again-ns")
+
+        operation_url = stack.delete("again")
+        answer = stack.put("again", spec)  # at once: the old cleanup is still running
+        assert answer["properties"]["complianceStatus"]["complianceState"] == "Pending"
+        assert answer["properties"]["repositoryPublicKey"] == ""
+        new_instance = stack.instance_id("again", generation=2)
+        while (operation := stack.operation(operation_url))["status"] == "InProgress":
+            assert stack.workflow(new_instance) == {}, "the create started while the cleanup still ran"
+            time.sleep(0.05)
+        assert operation["status"] == "Succeeded", operation
+
+        new_key = wait_for(lambda: stack.show("again")["properties"]["repositoryPublicKey"], timeout=60,
+                           what="the re-created configuration's key")
+        assert new_key != old_key
+        authorized.write_text(new_key + "\n")  # only the new key opens the repository now
+        wait_for(lambda: compliance_state(stack, "again") == "Installed", timeout=90, what="Installed again")
+
+    created = stack.workflow(new_instance)["createdTime"]
+    # NB: createdTime has whole seconds, as the real management API writes it
+    assert datetime.fromisoformat(created) >= datetime.fromisoformat(operation["endTime"]).replace(microsecond=0)
+    identity = secret_identity(stack, "again-ns")
+    SENT_SECRETS.append(identity.decode())
+    assert public_half(identity) == " ".join(new_key.split()[:2])
+    deployment = k8s.AppsV1Api(stack.kube()).read_namespaced_deployment("again-flux", "again-ns")
+    assert deployment.metadata.uid != old_deployment.metadata.uid  # the old one went; this one is new
+
+
+def compliance_state(stack: Stack, name: str) -> str:
+    return stack.show(name)["properties"]["complianceStatus"]["complianceState"]

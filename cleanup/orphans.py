@@ -1,0 +1,83 @@
+"""Orphaned operator objects: labelled as a configuration's, on a cluster, with no configuration behind them.
+
+An object counts as ours only when it carries both our label and our id annotation and they agree (the
+label is the id's hash), so objects that merely look similar are never touched. A configuration that
+still exists, or whose deletion or create is pending, owns its objects and is skipped. Namespaces are never
+deleted here (deleting one would take everything in it) and neither is anything synced from Git.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from shared import pending
+from shared.clusters import ClusterRecord, iterate_clusters
+from shared.configurations import get_configuration
+from shared.deletion import keeps
+from shared.errors import ValidationError
+from shared.kube import api_client, delete_owned_objects, list_labelled_objects
+from shared.manifests import CONFIGURATION_ID_ANNOTATION, CONFIGURATION_LABEL, configuration_hash
+from shared.resource_ids import parse_configuration_id
+from shared.secrets import SecretBox
+from shared.settings import Settings
+
+log = logging.getLogger("gitops.cleanup.orphans")
+PARALLEL_CLUSTERS = 4
+
+
+def owners_on(objects: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """`{label hash: configuration id}` of the configurations with removable objects here (provably ours)."""
+    keep = keeps(namespace_scope=True)
+    owners: dict[str, str] = {}
+    for kind, obj in objects:
+        meta = obj["metadata"]
+        label = (meta.get("labels") or {}).get(CONFIGURATION_LABEL, "")
+        configuration_id = (meta.get("annotations") or {}).get(CONFIGURATION_ID_ANNOTATION, "")
+        if configuration_id and configuration_hash(configuration_id) == label and not keep(kind, obj):
+            owners[label] = configuration_id
+    return owners
+
+
+def is_orphan(configuration_id: str) -> bool:
+    try:
+        cluster, name = parse_configuration_id(configuration_id)
+    except ValidationError:
+        return False
+    if get_configuration(cluster, name) is not None:
+        return False
+    key = cluster.storage_key
+    return not pending.deletes_of(key, name) and pending.get_pending_create(key, name) is None
+
+
+def sweep_cluster(cluster: ClusterRecord, box: SecretBox) -> int:
+    """Remove the orphans on one cluster; returns how many orphaned configurations' objects were removed."""
+    try:
+        client = api_client(cluster.kubeconfig(box))
+        owners = owners_on(list_labelled_objects(client, CONFIGURATION_LABEL))
+    except Exception as error:  # noqa: BLE001 - an unreachable cluster is swept on a later run
+        log.info("orphan sweep skipped: cluster=%s reason=%s", cluster.cluster.id, type(error).__name__)
+        return 0
+    removed = 0
+    for label, configuration_id in owners.items():
+        if not is_orphan(configuration_id):
+            continue
+        try:
+            remaining = delete_owned_objects(client, label_selector=f"{CONFIGURATION_LABEL}={label}",
+                                             keep=keeps(namespace_scope=True))
+        except Exception as error:  # noqa: BLE001 - retried on the next run
+            log.warning("orphans not removed: cluster=%s configuration=%s reason=%s", cluster.cluster.id,
+                        configuration_id, type(error).__name__)
+            continue
+        removed += 1
+        log.info("orphans removed: cluster=%s configuration=%s remaining=%d", cluster.cluster.id,
+                 configuration_id, len(remaining))
+    return removed
+
+
+def sweep_orphans() -> int:
+    """Sweep every registered cluster, a few at a time; returns the orphaned configurations cleaned."""
+    box = SecretBox(Settings.from_environment().encryption_keys)
+    with ThreadPoolExecutor(PARALLEL_CLUSTERS) as pool:
+        return sum(pool.map(lambda cluster: sweep_cluster(cluster, box), list(iterate_clusters())))

@@ -1,0 +1,119 @@
+"""Starting and stopping a configuration's workflows, so that at most one of them runs at a time.
+
+The API, the delete workflow's last step and the cleanup timer all start workflows through here. A create
+is started only by whoever claims its pending entry (see shared/pending.py): the PUT when no cleanup of the
+name is running, otherwise the end of that cleanup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import azure.durable_functions as df
+
+from shared import pending
+from shared.configurations import ConfigurationRecord, get_configuration_by_keys
+from shared.settings import Settings
+from shared.timestamps import utc_now
+from shared.workflows import (
+    CREATE_ORCHESTRATOR,
+    DELETE_ORCHESTRATOR,
+    ConfigurationRef,
+    create_instance_id,
+    delete_instance_id,
+)
+
+log = logging.getLogger("gitops.workflows")
+LIVE = (df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pending)
+
+
+async def request_create(client: df.DurableOrchestrationClient, record: ConfigurationRecord) -> bool:
+    """After a PUT stored `record`: start its create now, or leave it deferred behind a running cleanup."""
+    await asyncio.to_thread(pending.note_create, record.cluster_key, record.name, record.generation)
+    started = await start_deferred_create(client, record.cluster_key, record.name)
+    if not started:
+        log.info("create deferred: configuration=%s generation=%s", record.id, record.generation)
+    return started
+
+
+async def start_deferred_create(client: df.DurableOrchestrationClient, cluster_key: str, name: str) -> bool:
+    """Start the deferred create of this name if no cleanup of it is left and nobody started it yet."""
+
+    def claim() -> ConfigurationRecord | None:
+        entry = pending.get_pending_create(cluster_key, name)
+        if entry is None or entry.state != pending.DEFERRED or pending.deletes_of(cluster_key, name):
+            return None
+        record = get_configuration_by_keys(cluster_key, name)
+        if record is None:
+            pending.settle_create(cluster_key, name, entry.generation)  # deleted meanwhile: nothing to create
+            return None
+        if record.generation != entry.generation:
+            return None  # a newer PUT is noting its own entry and will claim it
+        settings = Settings.from_environment()
+        due = utc_now() + settings.status_wait_timeout + settings.cleanup_grace
+        return record if pending.claim_create(entry, due_at=due) else None
+
+    record = await asyncio.to_thread(claim)
+    if record is None:
+        return False
+    await start_create_workflow(client, record)
+    return True
+
+
+async def start_create_workflow(client: df.DurableOrchestrationClient, record: ConfigurationRecord) -> None:
+    """Start this generation's create workflow; only references travel, never secrets.
+
+    NB: a start that fails leaves the configuration Pending with its pending entry Started: the cleanup
+    timer fails it when the entry is due.
+    """
+    settings = Settings.from_environment()
+    ref = ConfigurationRef(record.id, record.cluster_key, record.name, record.generation)
+    instance_id = create_instance_id(record.id, record.generation)
+    start = {"ref": ref.to_json(), "statusWaitSeconds": settings.status_wait_timeout.total_seconds(),
+             "operatorInstanceName": record.properties["operatorInstanceName"],
+             "operatorNamespace": record.properties["operatorNamespace"]}
+    try:
+        await client.start_new(CREATE_ORCHESTRATOR, instance_id, start)
+    except Exception:
+        log.exception("create workflow not started: configuration=%s instance=%s", record.id, instance_id)
+        return
+    log.info("create workflow started: configuration=%s instance=%s", record.id, instance_id)
+    if record.generation > 1:
+        await retire_workflow(client, create_instance_id(record.id, record.generation - 1))
+
+
+async def retire_workflow(client: df.DurableOrchestrationClient, instance_id: str,
+                          reason: str = "superseded by a newer PUT or a DELETE") -> None:
+    """Stop a workflow that no longer counts; best effort.
+
+    NB: a create workflow missed here stands down by itself: its activities check the configuration's
+    generation. Its history is scheduled for purging either way.
+    """
+    await terminate_if_live(client, instance_id, reason)
+    retention = Settings.from_environment().history_retention
+    await asyncio.to_thread(pending.note_purge, instance_id, due_at=utc_now() + retention)
+
+
+async def terminate_if_live(client: df.DurableOrchestrationClient, instance_id: str, reason: str) -> None:
+    """Terminate the instance if it runs; best effort (a stale workflow's activities stand down anyway)."""
+    try:
+        status = await client.get_status(instance_id)
+        if status and status.runtime_status in LIVE:
+            await client.terminate(instance_id, reason)
+    except Exception:  # noqa: BLE001 - best effort, see the docstring
+        log.warning("workflow not terminated: instance=%s", instance_id)
+
+
+async def start_delete_workflow(client: df.DurableOrchestrationClient, entry: pending.PendingDelete) -> None:
+    """Start the delete workflow of a noted deletion; a failed start is finished by the cleanup timer."""
+    grace = Settings.from_environment().cleanup_grace.total_seconds()
+    try:
+        await client.start_new(DELETE_ORCHESTRATOR, delete_instance_id(entry.operation_id),
+                               {**entry.target(), "graceSeconds": grace})
+    except Exception:
+        log.exception("delete workflow not started: configuration=%s operation=%s", entry.configuration_id,
+                      entry.operation_id)
+        return
+    log.info("delete workflow started: configuration=%s operation=%s window=%ss", entry.configuration_id,
+             entry.operation_id, entry.window_seconds)
