@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client as k8s
 
+from shared.kube import list_labelled_objects
+from shared.manifests import CONFIGURATION_LABEL, configuration_hash
 from stack.demo_repository import GitDaemon, make_demo_repository
-from tests.api.conftest import SENT_SECRETS
+from tests.api.conftest import SENT_SECRETS, configuration_path
 from tests.e2e.conftest import Stack, assert_seed_objects_synced, exists, public_half, secret_identity
 from tests.fixtures.agent_process import AgentProcess
 from tests.fixtures.git_servers import SshServer, sshd_available
@@ -108,7 +110,8 @@ def test_delete_then_immediate_re_create_waits_for_the_cleanup_and_ends_installe
                            what="the first generated key")
         authorized.write_text(old_key + "\n")
         wait_for(lambda: compliance_state(stack, "again") == "Installed", timeout=90, what="first Installed")
-        old_deployment = k8s.AppsV1Api(stack.kube()).read_namespaced_deployment("again-flux", "again-ns")
+        old_objects = operator_object_uids(stack, "again")
+        assert len(old_objects) >= 6, old_objects
 
         operation_url = stack.delete("again")
         answer = stack.put("again", spec)  # at once: the old cleanup is still running
@@ -132,8 +135,16 @@ def test_delete_then_immediate_re_create_waits_for_the_cleanup_and_ends_installe
     identity = secret_identity(stack, "again-ns")
     SENT_SECRETS.append(identity.decode())
     assert public_half(identity) == " ".join(new_key.split()[:2])
-    deployment = k8s.AppsV1Api(stack.kube()).read_namespaced_deployment("again-flux", "again-ns")
-    assert deployment.metadata.uid != old_deployment.metadata.uid  # the old one went; this one is new
+    new_objects = operator_object_uids(stack, "again")
+    assert set(new_objects) == set(old_objects)  # the same kinds and names again...
+    assert not set(new_objects.values()) & set(old_objects.values())  # ...but every one of them made anew
+
+
+def operator_object_uids(stack: Stack, name: str) -> dict[str, str]:
+    """`{Kind/namespace/name: uid}` of the operator objects labelled as this configuration's."""
+    selector = f"{CONFIGURATION_LABEL}={configuration_hash(configuration_path(stack.cluster, name))}"
+    return {f"{kind}/{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}": obj["metadata"]["uid"]
+            for kind, obj in list_labelled_objects(stack.kube(), selector)}
 
 
 def compliance_state(stack: Stack, name: str) -> str:
