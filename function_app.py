@@ -12,8 +12,9 @@ from orchestrators import create_configuration, delete_configuration
 from shared.settings import DEFAULT_CLEANUP_SCHEDULE
 from status import queue_handler
 
-# NB: the status queue trigger and the cleanup timer name their queue / schedule by these settings; without
-# them the host could not bind the functions.
+# NB: the status queue trigger and the cleanup timer name their queue / schedule by these settings. These
+# defaults reach the Python worker (and devhost) only; the real Functions host resolves %NAME% from its app
+# settings, so in Azure both must be set (README, "Beyond one machine").
 os.environ.setdefault("STATUS_QUEUE_NAME", "configuration-status")
 os.environ.setdefault("CLEANUP_SCHEDULE", DEFAULT_CLEANUP_SCHEDULE)
 

@@ -59,7 +59,7 @@ class QueueSender:
     """Sends JSON bodies to a storage queue, base64-encoded as the Functions queue trigger expects."""
 
     def __init__(self, *, connection_string: str, queue_name: str) -> None:
-        from azure.core.exceptions import ResourceExistsError
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
         from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
         self.queue_name = queue_name
@@ -68,6 +68,7 @@ class QueueSender:
             message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=TextBase64DecodePolicy(),
             retry_total=2, initial_backoff=0.5, increment_base=2)  # NB: the reporter retries itself
         self._exists_error = ResourceExistsError
+        self._refused_error = HttpResponseError
         self._created = False
         try:
             self._ensure_queue()
@@ -82,6 +83,11 @@ class QueueSender:
             self._client.create_queue()
         except self._exists_error:
             pass
+        except self._refused_error as exc:
+            # NB: a credential that may only add messages (an add-only SAS) cannot create the queue; the
+            # service creates it, so send anyway.
+            if exc.status_code not in (401, 403):
+                raise
         self._created = True
 
     def __call__(self, body: dict[str, Any]) -> None:

@@ -9,10 +9,10 @@ import azure.functions as func
 
 from api import routes
 from api.http import arm_endpoint, json_response, read_json_body, require_api_version
-from shared.clusters import delete_cluster, get_cluster, parse_kubeconfig_body, put_cluster
+from shared.clusters import delete_cluster, get_cluster, list_clusters, parse_kubeconfig_body, put_cluster
 from shared.configurations import count_configurations
 from shared.errors import ConflictError, ResourceNotFoundError
-from shared.resource_ids import ClusterId
+from shared.resource_ids import ClusterId, parse_list_scope
 from shared.secrets import SecretBox
 from shared.settings import Settings
 from shared.timestamps import format_timestamp, utc_now
@@ -52,3 +52,27 @@ def cluster_endpoint(req: func.HttpRequest) -> func.HttpResponse:
     delete_cluster(cluster)
     log.info("cluster unregistered: cluster=%s", record.cluster.id)
     return json_response(200, record.to_json())
+
+
+@bp.function_name("connected_clusters_in_group")
+@bp.route(route=routes.CONNECTED_CLUSTERS_IN_GROUP, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@arm_endpoint
+def clusters_in_group_endpoint(req: func.HttpRequest) -> func.HttpResponse:
+    return list_endpoint(req)
+
+
+@bp.function_name("connected_clusters")
+@bp.route(route=routes.CONNECTED_CLUSTERS, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@arm_endpoint
+def clusters_endpoint(req: func.HttpRequest) -> func.HttpResponse:
+    return list_endpoint(req)
+
+
+def list_endpoint(req: func.HttpRequest) -> func.HttpResponse:
+    """`az connectedk8s list`: the registered connected clusters of a subscription or resource group."""
+    require_api_version(req)
+    subscription, resource_group = parse_list_scope(req.route_params.get("subscriptionId", ""),
+                                                    req.route_params.get("resourceGroupName"))
+    records = list_clusters(subscription, resource_group=resource_group, provider="Microsoft.Kubernetes",
+                            resource_type="connectedClusters")
+    return json_response(200, {"value": [record.to_json() for record in records]})

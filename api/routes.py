@@ -10,6 +10,9 @@ CLUSTER = ("subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}"
            "/providers/{clusterRp}/{clusterResourceName}/{clusterName}")
 CONFIGURATIONS = CLUSTER + "/providers/Microsoft.KubernetesConfiguration/sourceControlConfigurations"
 CONFIGURATION = CONFIGURATIONS + "/{configurationName}"
+CONNECTED_CLUSTERS_IN_GROUP = ("subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}"
+                              "/providers/Microsoft.Kubernetes/connectedClusters")
+CONNECTED_CLUSTERS = "subscriptions/{subscriptionId}/providers/Microsoft.Kubernetes/connectedClusters"
 OPERATION = "operations/{operationId}"
 OPENAPI = "openapi.json"
 

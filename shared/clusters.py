@@ -128,6 +128,22 @@ def delete_cluster(cluster: ClusterId) -> None:
     table(CLUSTERS_TABLE).delete_entity(partition, row)
 
 
+def list_clusters(subscription: str, *, resource_group: str | None, provider: str,
+                  resource_type: str) -> list[ClusterRecord]:
+    """A subscription's (or one resource group's) clusters of one type, in id order.
+
+    NB: one partition (the subscription), narrowed to the group by a RowKey range: rows are `rg|provider|...`.
+    """
+    parameters = {"pk": subscription.lower()}
+    query = "PartitionKey eq @pk"
+    if resource_group is not None:
+        query += " and RowKey ge @low and RowKey lt @high"
+        parameters |= {"low": f"{resource_group.lower()}|", "high": f"{resource_group.lower()}|~"}
+    records = (cluster_of(entity) for entity in table(CLUSTERS_TABLE).query_entities(query, parameters=parameters))
+    return [record for record in records if record.cluster.provider.lower() == provider.lower()
+            and record.cluster.resource_type.lower() == resource_type.lower()]
+
+
 def iterate_clusters() -> Iterator[ClusterRecord]:
     """Every registered cluster (the cleanup timer sweeps each for orphaned operator objects)."""
     for entity in table(CLUSTERS_TABLE).list_entities():

@@ -26,6 +26,30 @@ _RESOURCE_GROUP = re.compile(r"^[-\w._()]{0,89}[-\w_()]$")
 _CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9][-_a-zA-Z0-9]{0,62}$")
 
 
+def check_subscription(subscription: str) -> None:
+    if not _SUBSCRIPTION.match(subscription or ""):
+        raise ValidationError("InvalidSubscriptionId",
+                              f"The provided subscription identifier '{subscription}' is malformed or invalid.",
+                              "subscriptionId")
+
+
+def check_resource_group(resource_group: str) -> None:
+    if not _RESOURCE_GROUP.match(resource_group or ""):
+        raise ValidationError("InvalidResourceGroup",
+                              f"The provided resource group name '{resource_group}' has these invalid "
+                              "characters or length. The name can be 1-90 characters of letters, digits, "
+                              "underscores, hyphens, periods and parentheses, and cannot end in a period.",
+                              "resourceGroupName")
+
+
+def parse_list_scope(subscription: str, resource_group: str | None) -> tuple[str, str | None]:
+    """The (validated) subscription and optional resource group a list route is scoped to."""
+    check_subscription(subscription)
+    if resource_group is not None:
+        check_resource_group(resource_group)
+    return subscription.lower(), resource_group
+
+
 @dataclass(frozen=True)
 class ClusterId:
     subscription: str
@@ -38,16 +62,8 @@ class ClusterId:
     def parse(cls, *, subscription: str, resource_group: str, provider: str, resource_type: str,
               name: str) -> ClusterId:
         """Validate the parts of a cluster id taken from a route; a bad part is the client's 400."""
-        if not _SUBSCRIPTION.match(subscription or ""):
-            raise ValidationError("InvalidSubscriptionId",
-                                  f"The provided subscription identifier '{subscription}' is malformed or invalid.",
-                                  "subscriptionId")
-        if not _RESOURCE_GROUP.match(resource_group or ""):
-            raise ValidationError("InvalidResourceGroup",
-                                  f"The provided resource group name '{resource_group}' has these invalid "
-                                  "characters or length. The name can be 1-90 characters of letters, digits, "
-                                  "underscores, hyphens, periods and parentheses, and cannot end in a period.",
-                                  "resourceGroupName")
+        check_subscription(subscription)
+        check_resource_group(resource_group)
         canonical = CLUSTER_TYPES.get(((provider or "").lower(), (resource_type or "").lower()))
         if canonical is None:
             accepted = ", ".join(f"{p}/{t}" for p, t in CLUSTER_TYPES.values())

@@ -2,7 +2,8 @@
 
 Starts Azurite (default ports, data in .local/azurite), the embedded Kubernetes cluster (kubesim on
 :6443, kubeconfig in .local/kubeconfig, state and certificates in .local/kubesim) and the local Functions
-host on :7071 serving this app. Each child runs in its own process group so a stop reaches all of its
+host on :7071 serving this app, the demo repository over git:// (:9418) and, where sshd can run, over ssh
+(:2222, the private-repository step of the tutorial), and the cluster agent. Each child runs in its own process group so a stop reaches all of its
 processes.
 """
 
@@ -20,12 +21,15 @@ import time
 from pathlib import Path
 
 from stack.azurite import DEFAULT_PORTS, PROJECT_ROOT, Azurite, AzuritePorts
+from stack.banner import SEED_REPOSITORY, ready_banner
 from stack.demo_repository import DEMO_REPOSITORY, GitDaemon, ensure_demo_repository
+from stack.git_ssh import SshServer, sshd_available
 from stack.local_settings import ensure_local_settings
 from stack.registration import SEED_CLUSTER, cluster_path, function_key, register_cluster
 
 log = logging.getLogger("stack")
 DEMO_GIT_PORT = 9418
+PRIVATE_GIT_PORT = 2222
 
 KUBESIM_PORT = 6443
 KUBESIM_CLUSTER = "AzureArcTest1"
@@ -81,9 +85,41 @@ def register_embedded_cluster(*, port: int, kubeconfig: Path) -> None:
     log.info("cluster %s registered (%s): %s", SEED_CLUSTER, status, cluster_path())
 
 
+def shown(path: Path) -> Path:
+    """`path` as a user in the project folder would type it."""
+    return path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
+
+
+def start_private_git(local_dir: Path) -> SshServer | None:
+    """sshd serving .local/git on :2222 (the tutorial's private repository step), when it can run here."""
+    if not sshd_available():
+        log.warning("openssh-server missing or not root: the private repository over ssh is not served")
+        return None
+    server = SshServer(work_dir=local_dir / "ssh", port=PRIVATE_GIT_PORT, base_path=local_dir / "git")
+    try:
+        server.start()
+    except (OSError, RuntimeError, TimeoutError) as error:
+        log.warning("sshd did not start (%s): the private repository over ssh is not served", error)
+        return None
+    log.info("private repository over ssh: %s (known_hosts: %s)", server.url(DEMO_REPOSITORY),
+             server.known_hosts_path)
+    return server
+
+
+def seed_repository_mirror(daemon_root_url: str) -> dict[str, str]:
+    """Git config (as environment) that fetches the seed's GitHub organisation from the local git daemon.
+
+    NB: this machine is offline; `url.<base>.insteadOf` is Git's own way to point a URL at a mirror, so the
+    seed's `--repository-url https://github.com/Azure/arc-k8s-demo` works unchanged against the stack.
+    """
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.{daemon_root_url}.insteadOf",
+            "GIT_CONFIG_VALUE_0": SEED_REPOSITORY.rsplit("/", 1)[0] + "/"}
+
+
 def up(*, port: int) -> int:
-    local_dir = PROJECT_ROOT / ".local"
-    local_dir.mkdir(exist_ok=True)
+    # NB: STACK_LOCAL_DIR lets the tests run the stack on a throwaway data folder instead of the developer's.
+    local_dir = Path(os.environ.get("STACK_LOCAL_DIR") or PROJECT_ROOT / ".local").resolve()
+    local_dir.mkdir(parents=True, exist_ok=True)
     settings_file = ensure_local_settings(PROJECT_ROOT)
     log.info("settings: %s", settings_file)
     stopping = threading.Event()
@@ -119,12 +155,18 @@ def up(*, port: int) -> int:
         demo.start()
         children.append(("git daemon", demo.process))
         log.info("demo repository (the seed's sample): %s", demo.url(DEMO_REPOSITORY))
+        ssh = start_private_git(local_dir)
+        if ssh is not None:
+            children.append(("sshd", ssh.process))
         agent = subprocess.Popen([sys.executable, "-m", "agent", "--kubeconfig", str(kubeconfig),
                                   "--cluster-id", cluster_path(), "--local-sync", "--work-dir", str(local_dir / "agent"),
                                   "--connection-string", "UseDevelopmentStorage=true"],
-                                 cwd=PROJECT_ROOT, start_new_session=True)
+                                 cwd=PROJECT_ROOT, start_new_session=True,
+                                 env={**os.environ, **seed_repository_mirror(demo.url(""))})
         children.append(("agent", agent))
         log.info("agent watching cluster %s (local Flux sync on)", SEED_CLUSTER)
+        print(ready_banner(port=port, local_dir=shown(local_dir), demo_url=demo.url(DEMO_REPOSITORY),
+                           ssh_url=ssh.url(DEMO_REPOSITORY) if ssh else None), flush=True)
         while not stopping.wait(0.5):
             for name, child in children:
                 if child.poll() is not None:

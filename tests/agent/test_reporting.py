@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from azure.storage.queue import QueueClient
+from azure.storage.queue import QueueClient, QueueSasPermissions, generate_queue_sas
 
 from agent.assessing import FAILED, INSTALLED, Assessment, assess, belongs_to_cluster
 from agent.hooks import RecordedSync
@@ -135,3 +135,20 @@ def test_assessment_rules() -> None:
     assert belongs_to_cluster(CONFIG.upper(), CONFIG.split("/providers/Microsoft.KubernetesConfiguration")[0])
     assert not belongs_to_cluster(CONFIG, "/subscriptions/s/resourceGroups/rg/providers/"
                                           "Microsoft.Kubernetes/connectedClusters/c2")
+
+
+def test_queue_sender_with_an_add_only_sas_sends_without_creating(storage_connection_string: str) -> None:
+    """A cluster holding only an add-only SAS cannot create the queue (403); the service created it."""
+    with QueueClient.from_connection_string(storage_connection_string, "status-sas-test") as queue:
+        queue.create_queue()
+        sas = generate_queue_sas(queue.account_name, queue.queue_name, queue.credential.account_key,
+                                 permission=QueueSasPermissions(add=True),
+                                 expiry=datetime.now(UTC) + timedelta(hours=1))
+        endpoint = queue.url.rsplit("/", 1)[0]
+    sender = QueueSender(connection_string=f"QueueEndpoint={endpoint};SharedAccessSignature={sas}",
+                         queue_name="status-sas-test")
+    sender({"configurationId": CONFIG, "complianceState": "Installed"})
+    sender.close()
+    with QueueClient.from_connection_string(storage_connection_string, "status-sas-test") as queue:
+        [message] = list(queue.receive_messages())
+    assert json.loads(base64.b64decode(message.content))["complianceState"] == "Installed"

@@ -14,7 +14,7 @@ import requests
 from tests.fixtures.devhost_process import PROJECT_ROOT, wait_for_port
 from tests.fixtures.waiting import wait_for
 
-STACK_PORTS = (7071, 6443, 9418, 10000, 10001, 10002)
+STACK_PORTS = (7071, 6443, 9418, 2222, 10000, 10001, 10002)
 
 
 def port_in_use(port: int) -> bool:

@@ -1,0 +1,1 @@
+"""`azlocal`: the az-compatible command line of the local GitOps configuration service (SPEC section 8)."""
