@@ -6,11 +6,16 @@ import base64
 import json
 import secrets
 import sys
+from pathlib import Path
 
+import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from shared.configurations import get_configuration_by_keys
+from shared.resource_ids import parse_configuration_id
+from shared.secrets import SecretBox
 from tests.api.conftest import ApiClient, cluster_path, configuration_path
 from tests.cli.conftest import INSTALLED_AZLOCAL, Cli, secret, target
 from tests.fixtures.devhost_process import PROJECT_ROOT
@@ -282,3 +287,39 @@ def test_wait_needs_exactly_one_condition_and_a_valid_query(cli: Cli, cluster_na
     bad = cli.run("k8s-configuration", "wait", *target("x", cluster_name), "--custom", "a[?")
     assert bad.returncode == 1
     assert "invalid jmespath query supplied for '--custom'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def stored_protected_settings(app_host, cluster: str, name: str) -> dict:
+    """What the service stored, sealed, for the configuration's protected settings, opened with its key
+    (the caller points AzureWebJobsStorage at the host's storage)."""
+    owner, _ = parse_configuration_id(configuration_path(cluster, name))
+    record = get_configuration_by_keys(owner.storage_key, name)
+    return SecretBox((app_host.env["SECRETS_ENCRYPTION_KEY"],)).open(record.sealed_protected_settings)
+
+
+def test_protected_flags_reach_the_service_sealed(cli: Cli, api: ApiClient, app_host, tmp_path,
+                                                  monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AzureWebJobsStorage", app_host.env["AzureWebJobsStorage"])
+    subscription = "11111111-2222-3333-4444-555555555555"
+    cluster = f"/subscriptions/{subscription}/resourceGroups/AzureArcTest/providers/Microsoft.Kubernetes/" \
+              f"connectedClusters/cli-sub-{secrets.token_hex(3)}"
+    api.register_cluster(cluster)
+    name = cluster.rsplit("/", 1)[1]
+    key_file, hosts_file = ssh_material(tmp_path)
+    key_b64 = base64.b64encode(Path(key_file).read_bytes()).decode()
+    hosts_b64 = base64.b64encode(Path(hosts_file).read_bytes()).decode()
+    direct = cli.run(*FLUX, "create", "-n", "ssh-direct", "-c", name, "-g", "AzureArcTest",
+                     "--subscription", subscription, "-u", "ssh://git@git.example.com/org/repo.git",
+                     "--ssh-private-key", key_b64, "--ssh-known-hosts", hosts_b64, "--no-wait")
+    user, key = secret("raw user"), secret("raw-key-" + secrets.token_hex(6))
+    https = cli.run(*FLUX, "create", "-n", "https-raw", "-c", name, "-g", "AzureArcTest",
+                    "--subscription", subscription, "-u", "https://example.com/org/repo",
+                    "--https-user", user, "--https-key", key, "--no-wait")
+
+    assert direct.returncode == 0 and https.returncode == 0, direct.stderr + https.stderr
+    assert stored_protected_settings(app_host, cluster, "ssh-direct") == {"sshPrivateKey": key_b64}
+    shown = json.loads(cli.run(*FLUX, "show", "-n", "ssh-direct", "-c", name, "-g", "AzureArcTest",
+                               "--subscription", subscription).stdout)
+    assert shown["sshKnownHostsContents"] == hosts_b64 and shown["id"].startswith(f"/subscriptions/{subscription}/")
+    assert stored_protected_settings(app_host, cluster, "https-raw") == {
+        "httpsUser": base64.b64encode(user.encode()).decode(), "httpsKey": base64.b64encode(key.encode()).decode()}
