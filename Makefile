@@ -30,10 +30,11 @@ test: bootstrap lint
 lint: bootstrap
 	$(VENV)/bin/ruff check .
 
-# Durable Functions throughput of devhost on this machine (own Azurite on free ports); see bench/README.md.
+# The create path end to end, the durable engine and the cleanup timer on this machine (own Azurite on free
+# ports); one table, figures in bench/results.json; see bench/README.md. BENCH_ARGS=--small for a quick try.
+BENCH_ARGS ?=
 bench: bootstrap
-	$(PY) -m bench.durable_bench
-	$(PY) -m bench.cleanup_bench
+	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .local .pytest_cache

@@ -114,6 +114,7 @@ def operator_spec(record: ConfigurationRecord, box: SecretBox) -> OperatorSpec:
         helm_operator_properties=properties["helmOperatorProperties"],
         ssh_private_key=private_key, ssh_known_hosts=decoded(properties.get("sshKnownHostsContents")),
         https_user=decoded(settings.get("httpsUser")), https_key=decoded(settings.get("httpsKey")),
+        generation=record.generation,
     )
 
 

@@ -8,6 +8,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from kubernetes import config
@@ -29,6 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queue", default=os.environ.get("STATUS_QUEUE_NAME") or DEFAULT_QUEUE)
     parser.add_argument("--min-interval", type=float, default=1.0,
                         help="seconds between two messages for one configuration")
+    parser.add_argument("--resync-interval", type=float, default=300.0,
+                        help="seconds between re-sends of every configuration's current state (a status lost or "
+                             "delayed in the queue is made good by the next one); 0 turns it off")
     parser.add_argument("--watch-timeout", type=int, default=30,
                         help="seconds a watch request lasts before it is resumed")
     parser.add_argument("--local-sync", action="store_true",
@@ -68,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     thread = threading.Thread(target=watcher.run, name="watch", daemon=True)
     thread.start()
     log_event("agent.started", clusterId=args.cluster_id, queue=args.queue)
+    next_resync = time.monotonic() + args.resync_interval
     while not stopping.wait(0.1):
+        if args.resync_interval > 0 and time.monotonic() >= next_resync:
+            reporter.resend_all()
+            next_resync = time.monotonic() + args.resync_interval
         reporter.flush_due()
     watcher.stop()
     reporter.flush_due(force=True)
@@ -77,5 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def exit_now(code: int) -> None:
+    """Exit without interpreter finalization.
+
+    NB: the watch and local-sync threads are daemons blocked in socket reads or git subprocesses and cannot
+    be joined; finalizing the interpreter while one of them writes to stdout aborts the process (SIGABRT,
+    "could not acquire lock ... at interpreter shutdown"). Everything that matters was flushed by main().
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

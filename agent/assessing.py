@@ -14,6 +14,7 @@ FAILED = "Failed"
 # NB: the agent must not import the app, so these copy shared/manifests.py's names.
 CONFIGURATION_LABEL = "gitops.azure.local/configuration"
 CONFIGURATION_ID_ANNOTATION = "gitops.azure.local/configuration-id"
+GENERATION_ANNOTATION = "gitops.azure.local/configuration-generation"
 FLUX_SELECTOR = "name=flux"
 
 
@@ -21,6 +22,9 @@ FLUX_SELECTOR = "name=flux"
 class Assessment:
     compliance_state: str
     message: str
+    # NB: the configuration generation the Deployment was applied for: a re-PUT's state is news even when it
+    # equals the previous one, because the re-PUT's workflow waits for it.
+    generation: str | None = None
 
 
 def configuration_id(deployment: dict[str, Any]) -> str | None:
@@ -50,13 +54,14 @@ def assess(deployment: dict[str, Any]) -> Assessment | None:
     status = deployment.get("status") or {}
     if metadata.get("deletionTimestamp"):
         return None
+    generation = (metadata.get("annotations") or {}).get(GENERATION_ANNOTATION)
     conditions = _conditions(status)
     failure = conditions.get("ReplicaFailure")
     if failure and failure.get("status") == "True":
-        return Assessment(FAILED, _failure_message(failure))
+        return Assessment(FAILED, _failure_message(failure), generation)
     progressing = conditions.get("Progressing")
     if progressing and progressing.get("status") == "False":
-        return Assessment(FAILED, _failure_message(progressing))
+        return Assessment(FAILED, _failure_message(progressing), generation)
     if int(status.get("observedGeneration") or 0) < int(metadata.get("generation") or 0):
         return None
     available = conditions.get("Available")
@@ -64,7 +69,7 @@ def assess(deployment: dict[str, Any]) -> Assessment | None:
         return None
     desired = spec.get("replicas", 1)
     if int(status.get("availableReplicas") or 0) >= 1 and int(status.get("updatedReplicas") or 0) >= desired:
-        return Assessment(INSTALLED, "flux deployment available")
+        return Assessment(INSTALLED, "flux deployment available", generation)
     return None
 
 

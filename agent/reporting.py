@@ -143,7 +143,7 @@ class StatusReporter:
         assessment = track.observed
         failure = self._sync.sync_failure(track.name)
         if failure is not None:
-            return Assessment(FAILED, failure)
+            return Assessment(FAILED, failure, assessment.generation if assessment else None)
         if assessment is not None and assessment.compliance_state == INSTALLED \
                 and self._sync.holds_installed(track.name):
             return None
@@ -160,6 +160,16 @@ class StatusReporter:
             return
         track.pending, track.pending_observed_at = assessment, observed_at
         self._flush_track(track)
+
+    def resend_all(self) -> None:
+        """Send every configuration's last sent state again, newly observed: the service stores nothing new
+        for it, but a workflow still waiting (its status was lost, or delayed by a crash) gets it now."""
+        now = datetime.now(UTC)
+        with self._lock:
+            for track in self._tracks.values():
+                if track.pending is None and track.sent is not None:
+                    track.pending, track.pending_observed_at = track.sent, now
+                    self._flush_track(track)
 
     def forget(self, configuration_id: str, **log_fields: Any) -> None:
         with self._lock:

@@ -71,8 +71,8 @@ def clusters_endpoint(req: func.HttpRequest) -> func.HttpResponse:
 def list_endpoint(req: func.HttpRequest) -> func.HttpResponse:
     """`az connectedk8s list`: the registered connected clusters of a subscription or resource group."""
     require_api_version(req)
-    subscription, resource_group = parse_list_scope(req.route_params.get("subscriptionId", ""),
-                                                    req.route_params.get("resourceGroupName"))
+    group = routes.route_value(req, "resourceGroupName") if "resourceGroupName" in req.route_params else None
+    subscription, resource_group = parse_list_scope(routes.route_value(req, "subscriptionId"), group)
     records = list_clusters(subscription, resource_group=resource_group, provider="Microsoft.Kubernetes",
                             resource_type="connectedClusters")
     return json_response(200, {"value": [record.to_json() for record in records]})

@@ -18,6 +18,7 @@ from shared.configurations import (
     ComplianceStatus,
     ConfigurationRecord,
     SystemData,
+    decode_skip_token,
     get_configuration,
     list_configurations,
     remove_configuration,
@@ -38,7 +39,7 @@ from shared.resources import configuration_resource, public_properties
 from shared.secrets import SecretBox
 from shared.settings import Settings
 from shared.timestamps import format_timestamp, utc_now
-from shared.validation import ConfigurationInput, validate_configuration_body
+from shared.validation import ConfigurationInput, validate_configuration_body, validate_configuration_name
 from shared.workflow_starts import request_create, retire_workflow, start_delete_workflow
 from shared.workflows import create_instance_id
 
@@ -62,12 +63,27 @@ def list_endpoint(req: func.HttpRequest) -> func.HttpResponse:
     cluster = routes.cluster_id_of(req)
     page_size = page_size_of(req)
     cluster_record = registered_cluster(cluster)
-    page = list_configurations(cluster, page_size=page_size, skip_token=req.params.get("$skipToken"))
+    skip_token = req.params.get("$skipToken")
+    if skip_token is not None:
+        check_skip_token(skip_token)
+    page = list_configurations(cluster, page_size=page_size, skip_token=skip_token)
     body: dict = {"value": [configuration_resource(record) for record in page.records]}
     if page.skip_token:
         body["nextLink"] = (f"{origin_of(req)}/api{cluster_record.cluster.configurations_url_path}"
                             f"?api-version={version}&$top={page_size}&$skipToken={page.skip_token}")
     return json_response(200, body)
+
+
+def check_skip_token(text: str) -> None:
+    """A $skipToken has the shape of the table continuation this service issues: PartitionKey and RowKey.
+
+    NB: list_configurations accepts any JSON object of strings; one with other members is the client's 400.
+    The partition itself cannot be compared (the table service encodes it); the query stays filtered to the
+    route's cluster, so a forged continuation can only skip within that cluster's own configurations.
+    """
+    if set(decode_skip_token(text)) != {"PartitionKey", "RowKey"}:
+        raise ValidationError("InvalidSkipToken", "The $skipToken query parameter is not one this service issued.",
+                              "$skipToken")
 
 
 def page_size_of(req: func.HttpRequest) -> int:
@@ -101,13 +117,25 @@ def read_or_delete_configuration(req: func.HttpRequest) -> tuple[func.HttpRespon
     """GET's answer, or DELETE's answer with the deleted record and its pending deletion."""
     require_api_version(req)
     cluster = routes.cluster_id_of(req)
-    name = req.route_params.get("configurationName", "")
+    name = routes.route_value(req, "configurationName")
     cluster_record = registered_cluster(cluster)
+
+    def not_found() -> ResourceNotFoundError:
+        return ResourceNotFoundError(f"The source control configuration '{name}' was not found on cluster "
+                                     f"'{cluster_record.cluster.id}'.", "configurationName")
+
+    # NB: a name no PUT accepts cannot exist and never becomes a storage key: GET finds nothing (404) and
+    # DELETE is refused (400) rather than claiming a deletion (204).
+    try:
+        validate_configuration_name(name)
+    except ValidationError:
+        if req.method == "GET":
+            raise not_found() from None
+        raise
     record = get_configuration(cluster, name)
     if req.method == "GET":
         if record is None:
-            raise ResourceNotFoundError(f"The source control configuration '{name}' was not found on cluster "
-                                        f"'{cluster_record.cluster.id}'.", "configurationName")
+            raise not_found()
         return json_response(200, configuration_resource(record)), None
     return delete_configuration(req, cluster, name)
 
@@ -115,7 +143,7 @@ def read_or_delete_configuration(req: func.HttpRequest) -> tuple[func.HttpRespon
 def put_configuration(req: func.HttpRequest) -> tuple[ConfigurationRecord, bool]:
     require_api_version(req)
     cluster = routes.cluster_id_of(req)
-    name = req.route_params.get("configurationName", "")
+    name = routes.route_value(req, "configurationName")
     spec = validate_configuration_body(name, read_json_body(req))
     cluster_record = registered_cluster(cluster)
     box = SecretBox(Settings.from_environment().encryption_keys)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from shared.errors import ApiError, ValidationError
+from shared.errors import ApiError, UnsupportedMediaTypeError, ValidationError
 from shared.validation import parse_request_body
 
 API_VERSION = "2021-03-01"
@@ -50,12 +50,22 @@ def require_api_version(req: func.HttpRequest) -> str:
 
 
 def read_json_body(req: func.HttpRequest) -> Any:
-    """The parsed body; oversized, empty, non-UTF-8 or malformed JSON is the client's 400."""
+    """The parsed body; a body not declared as JSON is the client's 415, oversized, empty, non-UTF-8 or
+    malformed JSON its 400."""
+    require_json_content_type(req)
     raw = req.get_body() or b""
     if len(raw) > MAX_BODY_BYTES:
         raise ValidationError("RequestBodyTooLarge",
                               f"The request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES} bytes.")
     return parse_request_body(raw)
+
+
+def require_json_content_type(req: func.HttpRequest) -> None:
+    """`application/json` or a `+json` type, parameters (charset) aside; anything else or nothing is a 415."""
+    media_type = (req.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not (media_type.startswith("application/")
+                                                 and media_type.endswith("+json")):
+        raise UnsupportedMediaTypeError("The request body must be JSON sent with Content-Type: application/json.")
 
 
 def origin_of(req: func.HttpRequest) -> str:

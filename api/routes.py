@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from shared.errors import ValidationError
 from shared.resource_ids import ClusterId
+
+# The error code of a route parameter holding a character no ARM name has.
+ROUTE_PARAMETER_CODES = {"subscriptionId": "InvalidSubscriptionId", "resourceGroupName": "InvalidResourceGroup",
+                         "clusterRp": "InvalidResourceType", "clusterResourceName": "InvalidResourceType",
+                         "clusterName": "InvalidResourceName", "configurationName": "InvalidResourceName"}
 
 CLUSTER = ("subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}"
            "/providers/{clusterRp}/{clusterResourceName}/{clusterName}")
@@ -17,10 +23,23 @@ OPERATION = "operations/{operationId}"
 OPENAPI = "openapi.json"
 
 
+def route_value(req: func.HttpRequest, parameter: str) -> str:
+    """A route parameter, refused (400) when it holds a control, format or other non-printable character.
+
+    NB: the id patterns of shared.resource_ids end in `$`, which also matches before a final line feed, so
+    `name%0A` would otherwise pass them and reach storage keys (where Azure Tables refuse it with a 500).
+    """
+    value = req.route_params.get(parameter, "")
+    if not value.isprintable():
+        raise ValidationError(ROUTE_PARAMETER_CODES[parameter],
+                              f"The {parameter} in the request path contains a control or formatting character.",
+                              parameter)
+    return value
+
+
 def cluster_id_of(req: func.HttpRequest) -> ClusterId:
-    params = req.route_params
-    return ClusterId.parse(subscription=params.get("subscriptionId", ""),
-                           resource_group=params.get("resourceGroupName", ""),
-                           provider=params.get("clusterRp", ""),
-                           resource_type=params.get("clusterResourceName", ""),
-                           name=params.get("clusterName", ""))
+    return ClusterId.parse(subscription=route_value(req, "subscriptionId"),
+                           resource_group=route_value(req, "resourceGroupName"),
+                           provider=route_value(req, "clusterRp"),
+                           resource_type=route_value(req, "clusterResourceName"),
+                           name=route_value(req, "clusterName"))

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 from cryptography.fernet import Fernet
@@ -80,14 +81,8 @@ def run_times(host, *, after: int, runs: int, timeout: float = 120.0) -> list[fl
     raise TimeoutError("the cleanup timer did not run often enough")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.cleanup_bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--small", type=int, default=10)
-    parser.add_argument("--large", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=7, help="timer runs measured at each size")
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    args = parser.parse_args(argv)
-
+def measure(*, small_count: int, large_count: int, runs: int) -> dict[str, Any]:
+    """Timer run durations at `small` then `large` stored configurations (also called by bench/run_all.py)."""
     with tempfile.TemporaryDirectory(prefix="cleanup-bench-") as tmp:
         work = Path(tmp)
         with Azurite(data_dir=work / "azurite", log_file=work / "azurite.log") as azurite:
@@ -106,22 +101,37 @@ def main(argv: list[str] | None = None) -> int:
                     requests.put(f"{host.base_url}/api{CLUSTER}", params={"api-version": "2021-03-01"}, json=body,
                                  headers={"x-functions-key": host.keys["functionKeys"]["default"]},
                                  timeout=30).raise_for_status()
-                    seed_configurations(0, args.small)
+                    seed_configurations(0, small_count)
                     seen = len(RUN_LINE.findall(host.log()))
-                    small = run_times(host, after=seen + 1, runs=args.runs)
+                    small = run_times(host, after=seen + 1, runs=runs)
                     started = time.perf_counter()
-                    seed_configurations(args.small, args.large)
+                    seed_configurations(small_count, large_count)
                     seeding = time.perf_counter() - started
                     stored = sum(1 for _ in table(CONFIGURATIONS_TABLE).list_entities(select=["RowKey"]))
-                    assert stored == args.large, f"{stored} configurations stored, {args.large} meant"
+                    assert stored == large_count, f"{stored} configurations stored, {large_count} meant"
                     seen = len(RUN_LINE.findall(host.log()))
-                    large = run_times(host, after=seen + 1, runs=args.runs)
+                    large = run_times(host, after=seen + 1, runs=runs)
             finally:
                 sim.terminate()
                 sim.wait(timeout=20)
 
     small_median, large_median = statistics.median(small), statistics.median(large)
-    ratio = large_median / small_median
+    return {"small": small_count, "large": large_count, "small_runs": small, "large_runs": large,
+            "small_median_seconds": round(small_median, 4), "large_median_seconds": round(large_median, 4),
+            "ratio": round(large_median / small_median, 3), "seeding_seconds": round(seeding, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cleanup_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=10)
+    parser.add_argument("--large", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=7, help="timer runs measured at each size")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+
+    figures = measure(small_count=args.small, large_count=args.large, runs=args.runs)
+    small, large, seeding = figures["small_runs"], figures["large_runs"], figures["seeding_seconds"]
+    small_median, large_median, ratio = figures["small_median_seconds"], figures["large_median_seconds"], figures["ratio"]
     info = machine()
     print(f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, Azurite {info['azurite']}")
     print(f"{'configurations':>15}{'median run s':>14}  runs (s)")

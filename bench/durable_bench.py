@@ -197,6 +197,27 @@ def report(results: list[Result], info: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def measure(*, chain: int, fan: int, orchestrations: int, per_orchestration: int) -> list[Result]:
+    """The three scenarios on their own Azurite and devhost (also called by bench/run_all.py)."""
+    with tempfile.TemporaryDirectory(prefix="durable-bench-") as tmp:
+        work = Path(tmp)
+        with Azurite(data_dir=work / "azurite", log_file=work / "azurite.log") as azurite:
+            env = bench_environment(azurite.ports.connection_string)
+            with running_devhost(APP_DIR, env, work) as host:
+                bench = Bench(host.base_url, host.keys, host_pid=host.process.pid,
+                              azurite_pid=azurite.process.pid if azurite.process else None)
+                return run_benchmarks(bench, chain=chain, fan=fan, orchestrations=orchestrations,
+                                      per_orchestration=per_orchestration)
+
+
+def as_json(results: list[Result]) -> list[dict[str, Any]]:
+    return [{"name": r.name, "activities": r.activities, "orchestrations": r.orchestrations,
+             "seconds": round(r.seconds, 3), "activities_per_second": round(r.activities_per_second, 1),
+             "orchestrations_per_second": round(r.orchestrations_per_second, 1), "requests": r.requests,
+             "requests_per_activity": round(r.requests_per_activity, 3), "host_cpu_seconds": round(r.host_cpu, 2),
+             "azurite_cpu_seconds": round(r.azurite_cpu, 2)} for r in results]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.durable_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--chain", type=int, default=100, help="activities in the sequential chain")
@@ -206,24 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="durable-bench-") as tmp:
-        work = Path(tmp)
-        with Azurite(data_dir=work / "azurite", log_file=work / "azurite.log") as azurite:
-            env = bench_environment(azurite.ports.connection_string)
-            with running_devhost(APP_DIR, env, work) as host:
-                bench = Bench(host.base_url, host.keys, host_pid=host.process.pid,
-                              azurite_pid=azurite.process.pid if azurite.process else None)
-                results = run_benchmarks(bench, chain=args.chain, fan=args.fan, orchestrations=args.orchestrations,
-                                         per_orchestration=args.per_orchestration)
+    results = measure(chain=args.chain, fan=args.fan, orchestrations=args.orchestrations,
+                      per_orchestration=args.per_orchestration)
     info = machine()
     print(report(results, info))
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "results": [
-            {"name": r.name, "activities": r.activities, "orchestrations": r.orchestrations,
-             "seconds": round(r.seconds, 3), "activities_per_second": round(r.activities_per_second, 1),
-             "orchestrations_per_second": round(r.orchestrations_per_second, 1), "requests": r.requests,
-             "requests_per_activity": round(r.requests_per_activity, 3), "host_cpu_seconds": round(r.host_cpu, 2),
-             "azurite_cpu_seconds": round(r.azurite_cpu, 2)} for r in results]}, indent=2))
+        args.json.write_text(json.dumps({"machine": info, "results": as_json(results)}, indent=2))
     return 0
 
 

@@ -1,9 +1,10 @@
 """One run of the cleanup timer (SPEC section 6), driven by the pending-work index only.
 
 Each step reads what is pending (shared/pending.py), never the configurations table as a whole:
-deletions past their window (plus grace) are finished here, deferred creates whose cleanup ended are
-started, creates past their timeout are failed, due workflow histories are purged. The orphan sweep
-reads the registered clusters and what carries our label on them.
+deletions past their window (plus grace) are finished here and pending ones whose workflow never started
+are started; deferred creates whose cleanup ended, and claimed creates whose workflow never started (the
+host died in between), are started; creates past their timeout are failed; due workflow histories are
+purged. The orphan sweep reads the registered clusters and what carries our label on them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import logging
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import azure.durable_functions as df
 
@@ -24,16 +25,24 @@ from shared.operations import FAILED, IN_PROGRESS, SUCCEEDED, get_operation
 from shared.settings import Settings
 from shared.timestamps import utc_now
 from shared.verdicts import record_verdict
-from shared.workflow_starts import start_deferred_create, terminate_if_live
+from shared.workflow_starts import (
+    ensure_delete_running,
+    start_create_workflow,
+    start_deferred_create,
+    terminate_if_live,
+)
 from shared.workflows import ConfigurationRef, create_instance_id, delete_instance_id
 
 log = logging.getLogger("gitops.cleanup")
+START_GRACE = timedelta(seconds=10)  # a claim younger than this may still be starting its workflow
 
 
 @dataclass
 class CleanupReport:
     overdue_deletes: int = 0
+    delete_workflows_started: int = 0
     deferred_creates_started: int = 0
+    create_workflows_started: int = 0
     stuck_creates_failed: int = 0
     orphaned_configurations: int = 0
     histories_purged: int = 0
@@ -53,12 +62,16 @@ async def run_cleanup(client: df.DurableOrchestrationClient) -> CleanupReport:
     for entry in await asyncio.to_thread(pending.pending_deletes):
         if datetime.fromisoformat(entry.due_at) + settings.cleanup_grace < now:
             report.overdue_deletes += await attempt(report, finish_overdue_delete(client, entry))
+        else:
+            report.delete_workflows_started += await attempt(report, ensure_delete_running(client, entry))
     for create in await asyncio.to_thread(pending.pending_creates):
         if create.state == pending.DEFERRED:
             report.deferred_creates_started += await attempt(
                 report, start_deferred_create(client, create.cluster_key, create.name))
         elif create.due_at and datetime.fromisoformat(create.due_at) < now:
             report.stuck_creates_failed += await attempt(report, fail_stuck_create(client, create, settings))
+        elif create.due_at and claimed_at(create, settings) < now - START_GRACE:
+            report.create_workflows_started += await attempt(report, ensure_create_running(client, create))
     report.orphaned_configurations = await attempt(report, asyncio.to_thread(sweep_orphans))
     for row_key, instance_id in await asyncio.to_thread(pending.due_purges, now):
         report.histories_purged += await attempt(report, purge_history(client, row_key, instance_id))
@@ -93,6 +106,23 @@ async def finish_overdue_delete(client: df.DurableOrchestrationClient, entry: pe
         await asyncio.to_thread(pending.forget_delete, entry.operation_id)
     await start_deferred_create(client, entry.cluster_key, entry.name)
     return True
+
+
+def claimed_at(entry: pending.PendingCreate, settings: Settings) -> datetime:
+    return datetime.fromisoformat(entry.due_at) - settings.status_wait_timeout - settings.cleanup_grace
+
+
+async def ensure_create_running(client: df.DurableOrchestrationClient, entry: pending.PendingCreate) -> bool:
+    """A claimed create whose workflow never started (the host died between the claim and the start)."""
+    record = await asyncio.to_thread(get_configuration_by_keys, entry.cluster_key, entry.name)
+    if record is None or record.generation != entry.generation:
+        return False  # deleted or re-specified: its own path (or the due check) deals with it
+    status = await client.get_status(create_instance_id(record.id, record.generation))
+    if status is not None and status.runtime_status is not None:
+        return False
+    log.info("create workflow never started; starting it: configuration=%s generation=%s", record.id,
+             record.generation)
+    return await start_create_workflow(client, record)
 
 
 async def fail_stuck_create(client: df.DurableOrchestrationClient, entry: pending.PendingCreate,

@@ -71,6 +71,7 @@ class Host:
         self.keys: KeySet | None = None  # type: ignore[assignment]
         self.key_store: KeyStore | None = None
         self._stopping = asyncio.Event()
+        self._ready = asyncio.Event()  # every service started: functions may be invoked
 
     @property
     def base_url(self) -> str:
@@ -106,6 +107,16 @@ class Host:
     def request_stop(self) -> None:
         self._stopping.set()
 
+    async def wait_ready(self, timeout: float) -> bool:
+        """Whether every service has started (waiting up to `timeout` seconds for it)."""
+        if self._ready.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
     async def load_keys(self) -> KeySet:
         storage = self.settings.require_storage()
         self.key_store = KeyStore(storage=storage, host_id=self.settings.host_id,
@@ -126,6 +137,7 @@ class Host:
             for service in self.services:
                 await service.start(self)
                 started.append(service)
+            self._ready.set()
             print(self.listing(), flush=True)
             print(f"Host started on {self.base_url}", flush=True)
             log.info("host started %s", f"host_id={self.settings.host_id} port={self.port}")

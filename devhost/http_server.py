@@ -79,6 +79,12 @@ class RequestLog:
                                       invocation_id=self.invocation_id))
 
 
+# NB: the listener serves before the other services (durable, queues) have started; a function invoked then
+# would find its bindings missing, so requests wait this long for the start and otherwise get a 503.
+STARTUP_WAIT_SECONDS = 30.0
+HOST_STARTING = json.dumps({"error": {"code": "ServiceUnavailable", "message": "The Functions host is starting."}})
+
+
 def empty(status: int) -> web.Response:
     return web.Response(status=status)
 
@@ -268,6 +274,10 @@ class HttpFrontend:
             response = empty(413)
             response.force_close()
             return response
+        if not await self._host.wait_ready(STARTUP_WAIT_SECONDS):
+            # NB: as the real host answers while it is still starting: 503, try again shortly.
+            return web.Response(status=503, headers={"Retry-After": "1"}, text=HOST_STARTING,
+                                content_type="application/json")
 
         invocation = Invocation(
             function=fn,

@@ -39,6 +39,15 @@ class ResourceNotFoundError(ApiError):
         super().__init__("ResourceNotFound", message, target)
 
 
+class UnsupportedMediaTypeError(ApiError):
+    """A request body that is not declared as JSON: 415, like ARM."""
+
+    status = 415
+
+    def __init__(self, message: str):
+        super().__init__("UnsupportedMediaType", message)
+
+
 class ConflictError(ApiError):
     status = 409
 

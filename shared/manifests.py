@@ -24,6 +24,9 @@ MANAGED_BY = "gitops-config-service"
 CONFIGURATION_LABEL = "gitops.azure.local/configuration"
 CONFIGURATION_NAME_LABEL = "gitops.azure.local/configuration-name"
 CONFIGURATION_ID_ANNOTATION = "gitops.azure.local/configuration-id"
+# NB: which PUT (generation) the objects were last applied for: re-applying a re-PUT changes it, so the agent
+# sees the Deployment change and reports its state again for the workflow of that generation.
+GENERATION_ANNOTATION = "gitops.azure.local/configuration-generation"
 
 
 def configuration_hash(configuration_id: str) -> str:
@@ -48,6 +51,7 @@ class OperatorSpec:
     ssh_known_hosts: bytes | None = None
     https_user: bytes | None = None
     https_key: bytes | None = None
+    generation: int = 1
 
 
 def ownership_labels(spec: OperatorSpec) -> dict[str, str]:
@@ -63,7 +67,8 @@ def metadata(spec: OperatorSpec, name: str, *, namespaced: bool = True,
     meta: dict[str, Any] = {
         "name": name,
         "labels": {**ownership_labels(spec), **(labels or {})},
-        "annotations": {CONFIGURATION_ID_ANNOTATION: spec.configuration_id},
+        "annotations": {CONFIGURATION_ID_ANNOTATION: spec.configuration_id,
+                        GENERATION_ANNOTATION: str(spec.generation)},
     }
     if namespaced:
         meta["namespace"] = spec.operator_namespace

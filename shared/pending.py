@@ -106,18 +106,29 @@ def get_pending_create(cluster_key: str, name: str) -> PendingCreate | None:
         return None
 
 
-def claim_create(entry: PendingCreate, *, due_at: datetime) -> bool:
-    """Deferred -> Started, for one caller only; True when this caller must start the workflow."""
+def claim_create(entry: PendingCreate, *, due_at: datetime) -> str | None:
+    """Deferred -> Started, for one caller only: the claim's ETag when this caller must start the workflow."""
     if entry.state != DEFERRED:
-        return False
+        return None
     entity = {"PartitionKey": CREATE, "RowKey": create_key(entry.cluster_key, entry.name),
               "Generation": entry.generation, "State": STARTED, "DueAt": format_timestamp(due_at)}
     try:
-        index().update_entity(entity, mode=UpdateMode.REPLACE, etag=entry.etag,
-                                           match_condition=MatchConditions.IfNotModified)
+        metadata = index().update_entity(entity, mode=UpdateMode.REPLACE, etag=entry.etag,
+                                         match_condition=MatchConditions.IfNotModified)
     except (ResourceModifiedError, ResourceNotFoundError):
-        return False
-    return True
+        return None
+    return metadata.get("etag")
+
+
+def release_claim(entry: PendingCreate, claim: str) -> None:
+    """Started -> Deferred again when the workflow could not be started, so a later try starts it."""
+    entity = {"PartitionKey": CREATE, "RowKey": create_key(entry.cluster_key, entry.name),
+              "Generation": entry.generation, "State": DEFERRED}
+    try:
+        index().update_entity(entity, mode=UpdateMode.REPLACE, etag=claim,
+                              match_condition=MatchConditions.IfNotModified)
+    except (ResourceModifiedError, ResourceNotFoundError):
+        pass  # NB: a newer PUT or a settle replaced the entry: nothing of this claim is left to release
 
 
 def settle_create(cluster_key: str, name: str, generation: int) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.errors import ValidationError
 from shared.resource_ids import ClusterId, parse_configuration_id
+from shared.validation import validate_configuration_name
 
 COMPLIANCE_STATES = ("Pending", "Compliant", "Noncompliant", "Installed", "Failed")
 MESSAGE_LEVELS = ("Error", "Warning", "Information")
@@ -55,15 +56,19 @@ def parse_timestamp(value: Any, field: str) -> datetime:
 def parse_status_event(body: str) -> StatusEvent:
     try:
         event = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MalformedStatusEvent("the message is not JSON") from None
     if not isinstance(event, dict):
         raise MalformedStatusEvent("the message is not a JSON object")
     configuration_id = event.get("configurationId")
     if not isinstance(configuration_id, str):
         raise MalformedStatusEvent("configurationId is required")
+    # NB: isprintable() first: the id patterns end in `$`, which also matches before a final line feed.
+    if not configuration_id.isprintable():
+        raise MalformedStatusEvent("configurationId contains a control or formatting character")
     try:
         cluster, name = parse_configuration_id(configuration_id)
+        validate_configuration_name(name)
     except ValidationError:
         raise MalformedStatusEvent("configurationId is not a source control configuration id") from None
     state = event.get("complianceState")

@@ -80,6 +80,10 @@ CHART_VERSION_INVALID = ("Invalid --helm-operator-chart-version: use a semantic 
                          "such as 1.2.0")
 BODY_NOT_JSON = "The request body is not valid JSON"
 BODY_NOT_OBJECT = "The request body must be a JSON object"
+BODY_DUPLICATE_KEY = "The request body repeats the key {key}; each key may appear once per object"
+BODY_FORBIDDEN_CHARACTER = ("{target} contains the character U+{code:04X}; control characters (other than tab, "
+                            "line feed and carriage return), unpaired surrogates and bidirectional formatting "
+                            "characters are not allowed")
 
 DEFAULT_OPERATOR_NAMESPACE = "default"
 DEFAULT_OPERATOR_TYPE = "Flux"
@@ -125,6 +129,9 @@ _REPOSITORY_URL_FORMS = {
     "ssh": re.compile(rf"(?i:ssh)://{_USER}@{_HOST}{_PORT}{_PATH}"),
     "scp": re.compile(rf"{_USER}@{_HOST}:(?P<path>/?{_SEGMENT}(?:/{_SEGMENT})*)/?"),
 }
+# C0 controls but tab, LF and CR; DEL and C1 controls; unpaired surrogates; bidirectional formatting (Trojan Source).
+_FORBIDDEN_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f"
+                                  "\u202a-\u202e\u2066-\u2069]")
 _SEMANTIC_VERSION = re.compile(
     r"(?P<major>0|[1-9][0-9]*)\.(?P<minor>0|[1-9][0-9]*)\.(?P<patch>0|[1-9][0-9]*)"
     r"(?:-(?P<prerelease>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?")
@@ -156,12 +163,62 @@ class ConfigurationInput:
     protected_settings: ProtectedSettings
 
 
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """NB: a repeated key is ambiguous (parsers disagree on which one wins), so it is refused, never resolved."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_request_body(raw: bytes | str) -> object:
-    """The JSON value of a request body; malformed JSON or non-UTF-8 bytes -> 400 InvalidRequestContent."""
+    """The JSON value of a request body: strict RFC 8259 JSON (no NaN/Infinity, no repeated keys), every key and
+    string free of control and bidirectional formatting characters; anything else -> 400 InvalidRequestContent."""
     try:
-        return json.loads(raw)
+        value = json.loads(raw, object_pairs_hook=_object_without_duplicate_keys, parse_constant=_refuse_constant)
+    except _DuplicateKeyError as error:
+        shown = json.dumps(error.key[:64], ensure_ascii=True)
+        raise ValidationError(INVALID_REQUEST_CONTENT, BODY_DUPLICATE_KEY.format(key=shown)) from None
     except (ValueError, RecursionError) as error:
         raise ValidationError(INVALID_REQUEST_CONTENT, BODY_NOT_JSON) from error
+    _check_characters(value)
+    return value
+
+
+def _check_characters(value: object) -> None:
+    """Every key and string of a parsed body, walked without recursion; the first forbidden character is a 400."""
+    pending: list[tuple[str, object]] = [("", value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, dict):
+            for key, member in item.items():
+                target = f"{path}.{key}" if path else key
+                _check_text(key, target)
+                pending.append((target, member))
+        elif isinstance(item, list):
+            pending.extend((f"{path}[{index}]", member) for index, member in enumerate(item))
+        elif isinstance(item, str):
+            _check_text(item, path)
+
+
+def _check_text(text: str, target: str) -> None:
+    found = _FORBIDDEN_CHARACTER.search(text)
+    if found:
+        shown = _FORBIDDEN_CHARACTER.sub("?", target)[:256]
+        raise ValidationError(INVALID_REQUEST_CONTENT, BODY_FORBIDDEN_CHARACTER.format(
+            target=shown or "The request body", code=ord(found.group())), shown or None)
 
 
 def validate_configuration_name(name: str) -> None:

@@ -38,9 +38,13 @@ async def request_create(client: df.DurableOrchestrationClient, record: Configur
 
 
 async def start_deferred_create(client: df.DurableOrchestrationClient, cluster_key: str, name: str) -> bool:
-    """Start the deferred create of this name if no cleanup of it is left and nobody started it yet."""
+    """Start the deferred create of this name if no cleanup of it is left and nobody started it yet.
 
-    def claim() -> ConfigurationRecord | None:
+    NB: a start that fails (storage or the task hub unavailable) releases the claim, so the next PUT, the
+    end of a cleanup or the cleanup timer starts it: an accepted PUT never loses its workflow.
+    """
+
+    def claim() -> tuple[ConfigurationRecord, pending.PendingCreate, str] | None:
         entry = pending.get_pending_create(cluster_key, name)
         if entry is None or entry.state != pending.DEFERRED or pending.deletes_of(cluster_key, name):
             return None
@@ -51,22 +55,21 @@ async def start_deferred_create(client: df.DurableOrchestrationClient, cluster_k
         if record.generation != entry.generation:
             return None  # a newer PUT is noting its own entry and will claim it
         settings = Settings.from_environment()
-        due = utc_now() + settings.status_wait_timeout + settings.cleanup_grace
-        return record if pending.claim_create(entry, due_at=due) else None
+        claimed = pending.claim_create(entry, due_at=utc_now() + settings.status_wait_timeout + settings.cleanup_grace)
+        return (record, entry, claimed) if claimed else None
 
-    record = await asyncio.to_thread(claim)
-    if record is None:
+    claimed = await asyncio.to_thread(claim)
+    if claimed is None:
         return False
-    await start_create_workflow(client, record)
-    return True
+    record, entry, etag = claimed
+    if await start_create_workflow(client, record):
+        return True
+    await asyncio.to_thread(pending.release_claim, entry, etag)
+    return False
 
 
-async def start_create_workflow(client: df.DurableOrchestrationClient, record: ConfigurationRecord) -> None:
-    """Start this generation's create workflow; only references travel, never secrets.
-
-    NB: a start that fails leaves the configuration Pending with its pending entry Started: the cleanup
-    timer fails it when the entry is due.
-    """
+async def start_create_workflow(client: df.DurableOrchestrationClient, record: ConfigurationRecord) -> bool:
+    """Start this generation's create workflow (only references travel, never secrets); False if it failed."""
     settings = Settings.from_environment()
     ref = ConfigurationRef(record.id, record.cluster_key, record.name, record.generation)
     instance_id = create_instance_id(record.id, record.generation)
@@ -75,12 +78,15 @@ async def start_create_workflow(client: df.DurableOrchestrationClient, record: C
              "operatorNamespace": record.properties["operatorNamespace"]}
     try:
         await client.start_new(CREATE_ORCHESTRATOR, instance_id, start)
-    except Exception:
-        log.exception("create workflow not started: configuration=%s instance=%s", record.id, instance_id)
-        return
+    except Exception as error:  # noqa: BLE001 - the caller keeps the create pending and retries it
+        if "already exists" not in str(error):
+            log.warning("create workflow not started: configuration=%s instance=%s reason=%s", record.id,
+                        instance_id, str(error)[:300])
+            return False
     log.info("create workflow started: configuration=%s instance=%s", record.id, instance_id)
     if record.generation > 1:
         await retire_workflow(client, create_instance_id(record.id, record.generation - 1))
+    return True
 
 
 async def retire_workflow(client: df.DurableOrchestrationClient, instance_id: str,
@@ -95,6 +101,15 @@ async def retire_workflow(client: df.DurableOrchestrationClient, instance_id: st
     await asyncio.to_thread(pending.note_purge, instance_id, due_at=utc_now() + retention)
 
 
+async def ensure_delete_running(client: df.DurableOrchestrationClient, entry: pending.PendingDelete) -> bool:
+    """Start a noted deletion's workflow if it never started (the host died or refused the start)."""
+    status = await client.get_status(delete_instance_id(entry.operation_id))
+    if status is not None and status.runtime_status is not None:
+        return False
+    await start_delete_workflow(client, entry)
+    return True
+
+
 async def terminate_if_live(client: df.DurableOrchestrationClient, instance_id: str, reason: str) -> None:
     """Terminate the instance if it runs; best effort (a stale workflow's activities stand down anyway)."""
     try:
@@ -106,14 +121,15 @@ async def terminate_if_live(client: df.DurableOrchestrationClient, instance_id: 
 
 
 async def start_delete_workflow(client: df.DurableOrchestrationClient, entry: pending.PendingDelete) -> None:
-    """Start the delete workflow of a noted deletion; a failed start is finished by the cleanup timer."""
+    """Start the delete workflow of a noted deletion; one that failed to start is started by the cleanup
+    timer (or, past its window, finished by it)."""
     grace = Settings.from_environment().cleanup_grace.total_seconds()
     try:
         await client.start_new(DELETE_ORCHESTRATOR, delete_instance_id(entry.operation_id),
                                {**entry.target(), "graceSeconds": grace})
-    except Exception:
-        log.exception("delete workflow not started: configuration=%s operation=%s", entry.configuration_id,
-                      entry.operation_id)
+    except Exception as error:  # noqa: BLE001 - the pending entry stays: the cleanup timer starts it
+        log.warning("delete workflow not started: configuration=%s operation=%s reason=%s",
+                    entry.configuration_id, entry.operation_id, str(error)[:300])
         return
     log.info("delete workflow started: configuration=%s operation=%s window=%ss", entry.configuration_id,
              entry.operation_id, entry.window_seconds)

@@ -34,12 +34,24 @@ def is_news(stored: ComplianceStatus, event: StatusEvent) -> bool:
     return event.observed_at > parse_timestamp(stored.observed_at, "stored observedAt")
 
 
+def same_content(stored: ComplianceStatus, event: StatusEvent) -> bool:
+    return (stored.compliance_state, stored.message, stored.message_level) == (
+        event.compliance_state, event.message, event.message_level)
+
+
 def apply_status_event(event: StatusEvent) -> ConfigurationRecord | None:
-    """Store the event's status; None when it changed nothing (unknown, deleted, stale or duplicate)."""
+    """Store the event's status; the record to raise it to, or None when it is unknown, deleted or stale.
+
+    NB: a newer event saying what is already stored (the agent re-sends its states now and then) writes
+    nothing but is still raised: a workflow whose first status was lost or delayed gets it this way.
+    """
     record = get_configuration(event.cluster, event.name)
     if record is None:
         log.warning("status dropped: configuration=%s reason=unknown-or-deleted", event.configuration_id)
         return None
+    if is_news(record.compliance, event) and same_content(record.compliance, event):
+        log.info("status unchanged: configuration=%s state=%s", record.id, event.compliance_state)
+        return record
 
     def take(current: ConfigurationRecord) -> ConfigurationRecord | None:
         if not is_news(current.compliance, event):
@@ -55,6 +67,8 @@ def apply_status_event(event: StatusEvent) -> ConfigurationRecord | None:
     if updated is None:
         log.info("status dropped: configuration=%s reason=stale-or-duplicate observedAt=%s",
                  event.configuration_id, event.observed_at.isoformat())
+    else:
+        log.info("status stored: configuration=%s state=%s", updated.id, event.compliance_state)
     return updated
 
 
@@ -66,7 +80,6 @@ async def configuration_status(message: func.QueueMessage, client: df.DurableOrc
     record = await asyncio.to_thread(apply_status_event, event)
     if record is None:
         return
-    log.info("status stored: configuration=%s state=%s", record.id, event.compliance_state)
     instance_id = create_instance_id(record.id, record.generation)
     try:
         await client.raise_event(instance_id, STATUS_EVENT, event.to_event_payload())

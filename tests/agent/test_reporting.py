@@ -152,3 +152,29 @@ def test_queue_sender_with_an_add_only_sas_sends_without_creating(storage_connec
     with QueueClient.from_connection_string(storage_connection_string, "status-sas-test") as queue:
         [message] = list(queue.receive_messages())
     assert json.loads(base64.b64decode(message.content))["complianceState"] == "Installed"
+
+
+def test_the_same_state_of_a_re_applied_generation_is_sent_again() -> None:
+    """A re-PUT re-applies the Deployment with a new generation annotation; its workflow waits for a status."""
+    status, sent, clock = reporter(min_interval=1.0)
+    first = Assessment(INSTALLED, "flux deployment available", "1")
+    status.observe(configuration_id=CONFIG, assessment=first)
+    clock.now += 5
+    status.observe(configuration_id=CONFIG, assessment=first)  # a resync of the same generation: nothing new
+    status.observe(configuration_id=CONFIG, assessment=Assessment(INSTALLED, "flux deployment available", "2"))
+
+    assert [m["complianceState"] for m in sent] == ["Installed", "Installed"]
+    deployment_with_generation = {"metadata": {"generation": 1, "annotations": {
+        "gitops.azure.local/configuration-generation": "7"}}, "spec": {"replicas": 1}, "status": {
+        "observedGeneration": 1, "availableReplicas": 1, "updatedReplicas": 1}}
+    assert assess(deployment_with_generation).generation == "7"
+
+
+def test_resend_all_sends_every_last_state_again_newly_observed() -> None:
+    status, sent, clock = reporter(min_interval=1.0)
+    status.observe(configuration_id=CONFIG, assessment=OK, observed_at=datetime(2026, 1, 1, tzinfo=UTC))
+    clock.now += 5
+    status.resend_all()
+
+    assert [m["complianceState"] for m in sent] == ["Installed", "Installed"]
+    assert sent[1]["observedAt"] > sent[0]["observedAt"]

@@ -30,10 +30,24 @@ def test_a_deferred_create_is_claimed_by_exactly_one_of_many(index: str):
         wins = list(pool.map(lambda _: pending.claim_create(entry, due_at=utc_now() + timedelta(minutes=1)),
                              range(8)))
 
-    assert wins.count(True) == 1
+    assert len([win for win in wins if win]) == 1
     claimed = pending.get_pending_create(index, "cfg")
     assert claimed.state == pending.STARTED and claimed.due_at
     assert not pending.claim_create(claimed, due_at=utc_now())  # Started is never claimed again
+
+
+def test_a_released_claim_can_be_claimed_again_but_a_stale_release_changes_nothing(index: str):
+    pending.note_create(index, "cfg", 1)
+    claim = pending.claim_create(pending.get_pending_create(index, "cfg"), due_at=utc_now())
+    pending.release_claim(pending.get_pending_create(index, "cfg"), claim)  # the start failed
+    again = pending.get_pending_create(index, "cfg")
+    assert again.state == pending.DEFERRED
+    second = pending.claim_create(again, due_at=utc_now())
+    assert second
+
+    pending.note_create(index, "cfg", 2)  # a newer PUT replaced the entry meanwhile
+    pending.release_claim(again, second)
+    assert pending.get_pending_create(index, "cfg").generation == 2
 
 
 def test_settling_an_older_generation_keeps_the_newer_entry(index: str):

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
 from tests.api.conftest import SENT_SECRETS, ApiClient, cluster_path
-from tests.fixtures.devhost_process import PROJECT_ROOT, DevHost, devhost_environment
+from tests.fixtures.devhost_process import PROJECT_ROOT, DevHost, isolated_host
 
 INSTALLED_AZLOCAL = Path(sys.executable).parent / "azlocal"
 CLI_TIMEOUT = 180
@@ -52,17 +51,6 @@ def cli_environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AZLOCAL_")}
     env.update(extra)
     return env
-
-
-def isolated_host(connection_string: str, log_dir: Path, **settings: str) -> DevHost:
-    """A started host of this app whose durable work, keys, queue and pending index are its own."""
-    suffix = secrets.token_hex(3)
-    env = devhost_environment(
-        connection_string, SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-        PENDING_WORK_TABLE=f"clipending{suffix}", STATUS_QUEUE_NAME=f"cli-status-{suffix}",
-        CLEANUP_SCHEDULE="0 0 0 1 1 *", AzureFunctionsJobHost__extensions__durableTask__hubName=f"CliHub{suffix}",
-        AzureFunctionsWebHost__hostid=f"cli-{suffix}", **settings)
-    return DevHost(app_dir=PROJECT_ROOT, env=env, log_dir=log_dir, name=f"cli-host-{suffix}").start()
 
 
 def client_of(host: DevHost) -> ApiClient:

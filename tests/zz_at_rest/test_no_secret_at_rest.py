@@ -23,3 +23,21 @@ def test_no_secret_is_stored_in_plain_text(storage_connection_string: str):
     assert any(where.startswith("table clusters") for where, _ in stored)
 
     assert find_secrets(storage_connection_string, secret_needles()) == []
+
+
+LOG_SUFFIXES = (".log", ".stdout", ".stderr", ".out", ".err")
+
+
+def test_no_secret_is_in_any_log(tmp_path_factory):
+    """Every log the suite's processes wrote (hosts, agents, kubesim, make up, git servers) is free of secrets.
+
+    NB: only log files: the tests' own inputs (key files, kubeconfigs) live in the same temp folders.
+    """
+    logs = [path for path in tmp_path_factory.getbasetemp().rglob("*")
+            if path.is_file() and path.name.rstrip("0123456789").rstrip(".").endswith(LOG_SUFFIXES)]
+    assert len(logs) >= 10, f"only {len(logs)} log files found: this scan would prove nothing"
+    assert sum(path.stat().st_size for path in logs) > 100_000
+    needles = secret_needles()
+    leaks = [(str(path), needle[:12] + "...") for path in logs
+             for needle in needles if needle in path.read_text(errors="replace")]
+    assert leaks == []
