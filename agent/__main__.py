@@ -31,8 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min-interval", type=float, default=1.0,
                         help="seconds between two messages for one configuration")
     parser.add_argument("--resync-interval", type=float, default=300.0,
-                        help="seconds between re-sends of every configuration's current state (a status lost or "
-                             "delayed in the queue is made good by the next one); 0 turns it off")
+                        help="seconds between re-lists of the Deployments and re-sends of every configuration's "
+                             "current state (a missed watch event or a status lost or delayed in the queue is "
+                             "made good by the next one); 0 turns it off")
     parser.add_argument("--watch-timeout", type=int, default=30,
                         help="seconds a watch request lasts before it is resumed")
     parser.add_argument("--local-sync", action="store_true",
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     next_resync = time.monotonic() + args.resync_interval
     while not stopping.wait(0.1):
         if args.resync_interval > 0 and time.monotonic() >= next_resync:
+            watcher.relist_soon()
             reporter.resend_all()
             next_resync = time.monotonic() + args.resync_interval
         reporter.flush_due()

@@ -39,6 +39,7 @@ class DeploymentWatcher:
         self._watch_timeout = watch_timeout
         self._max_backoff = max_backoff
         self._stopping = threading.Event()
+        self._relist_requested = threading.Event()
         self._watch: watch.Watch | None = None
         # (namespace, name) -> configuration id, so a DELETED or relabelled Deployment can be forgotten
         self._known: dict[tuple[str, str], str] = {}
@@ -48,12 +49,20 @@ class DeploymentWatcher:
         if self._watch is not None:
             self._watch.stop()
 
+    def relist_soon(self) -> None:
+        """List everything again at the next turn (an informer's resync): whatever a watch resume may have
+        missed is seen then, at the latest when the current watch request ends."""
+        self._relist_requested.set()
+        if self._watch is not None:
+            self._watch.stop()
+
     def run(self) -> None:
         backoff = 0.5
         resource_version: str | None = None
         while not self._stopping.is_set():
             try:
-                if resource_version is None:
+                if resource_version is None or self._relist_requested.is_set():
+                    self._relist_requested.clear()
                     resource_version = self._relist()
                     backoff = 0.5
                 resource_version = self._watch_from(resource_version)

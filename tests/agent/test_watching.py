@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from kubernetes import client
 
 from tests.agent.conftest import (
+    CLUSTER_ID,
     OTHER_CLUSTER_ID,
     AgentProcess,
     StatusQueue,
@@ -119,3 +120,22 @@ def test_deleted_deployment_is_forgotten_and_sigterm_stops_cleanly(
     status_queue.wait_for(lambda ms: len(ms) == 2)
     assert agent.stop() == 0
     assert '"event": "agent.stopped"' in agent.log()
+
+
+def test_resync_re_lists_and_re_sends_the_last_state(kubesim: KubeSimProcess, apps: client.AppsV1Api,
+                                                     storage_connection_string: str, status_queue: StatusQueue,
+                                                     tmp_path) -> None:
+    """Every --resync-interval the agent lists the Deployments again (what a watch resume missed is seen)
+    and sends each configuration's last state again, newly observed."""
+    config_id = configuration_id("resynced")
+    apps.create_namespaced_deployment("default", flux_deployment(instance="resynced", config_id=config_id))
+    agent = AgentProcess(kubeconfig=kubesim.kubeconfig_path, connection_string=storage_connection_string,
+                         queue=status_queue.name, log_path=tmp_path / "resync.log", cluster_id=CLUSTER_ID,
+                         extra_args=("--resync-interval", "1")).start()
+    try:
+        agent.wait_for_log('"event": "watch.listed"', count=3, timeout=90)
+        messages = status_queue.wait_for(lambda ms: len(ms) >= 2, timeout=30)
+    finally:
+        assert agent.stop() == 0, agent.log()
+    assert states(messages, config_id)[:2] == ["Installed", "Installed"]
+    assert messages[1]["observedAt"] > messages[0]["observedAt"]
