@@ -152,10 +152,15 @@ def update_configuration(record: ConfigurationRecord, change) -> ConfigurationRe
     Returns the stored result, or None when the configuration is gone or `change` declined (returned None).
     Workflows use it so that their writes never overwrite a newer PUT.
     """
+    return update_configuration_by_keys(record.cluster_key, record.name, change)
+
+
+def update_configuration_by_keys(cluster_key: str, name: str, change) -> ConfigurationRecord | None:
+    """`update_configuration` for a caller that has only the keys: the stored record is read once, here."""
     client = table(CONFIGURATIONS_TABLE)
     for _ in range(WRITE_ATTEMPTS):
         try:
-            entity = client.get_entity(record.cluster_key, record.name)
+            entity = client.get_entity(cluster_key, name)
         except ResourceNotFoundError:
             return None
         current = ConfigurationRecord.from_entity(entity)
@@ -168,7 +173,7 @@ def update_configuration(record: ConfigurationRecord, change) -> ConfigurationRe
         except (ResourceModifiedError, ResourceNotFoundError):
             continue
         return replace(updated, etag=metadata.get("etag"))
-    raise ConcurrencyError(f"configuration {record.name} kept changing under {WRITE_ATTEMPTS} attempts to write it")
+    raise ConcurrencyError(f"configuration {name} kept changing under {WRITE_ATTEMPTS} attempts to write it")
 
 
 def get_configuration_by_keys(cluster_key: str, name: str) -> ConfigurationRecord | None:

@@ -10,8 +10,7 @@ from shared import pending
 from shared.configurations import (
     ComplianceStatus,
     ConfigurationRecord,
-    get_configuration_by_keys,
-    update_configuration,
+    update_configuration_by_keys,
 )
 from shared.settings import Settings
 from shared.timestamps import format_timestamp, utc_now
@@ -25,25 +24,22 @@ def record_verdict(ref: ConfigurationRef, *, state: str, message: str, message_l
                    only_if_pending: bool = False) -> bool:
     """True when stored; False when the configuration was deleted or re-specified since (or, with
     `only_if_pending`, already settled by a status event)."""
-    stored = None
-    record = get_configuration_by_keys(ref.cluster_key, ref.name)
-    if record is not None and record.generation == ref.generation:
 
-        def settle(current: ConfigurationRecord) -> ConfigurationRecord | None:
-            if current.generation != ref.generation:
-                return None
-            if only_if_pending and current.compliance.compliance_state != "Pending":
-                return None
-            compliance = ComplianceStatus(
-                compliance_state=state,
-                last_config_applied=last_config_applied or format_timestamp(utc_now()),
-                message=message or "",
-                message_level=message_level or ("Error" if state == "Failed" else "Information"),
-                observed_at=observed_at or current.compliance.observed_at,
-            )
-            return replace(current, compliance=compliance)
+    def settle(current: ConfigurationRecord) -> ConfigurationRecord | None:
+        if current.generation != ref.generation:
+            return None
+        if only_if_pending and current.compliance.compliance_state != "Pending":
+            return None
+        compliance = ComplianceStatus(
+            compliance_state=state,
+            last_config_applied=last_config_applied or format_timestamp(utc_now()),
+            message=message or "",
+            message_level=message_level or ("Error" if state == "Failed" else "Information"),
+            observed_at=observed_at or current.compliance.observed_at,
+        )
+        return replace(current, compliance=compliance)
 
-        stored = update_configuration(record, settle)
+    stored = update_configuration_by_keys(ref.cluster_key, ref.name, settle)
     pending.settle_create(ref.cluster_key, ref.name, ref.generation)
     retention = Settings.from_environment().history_retention
     pending.note_purge(create_instance_id(ref.configuration_id, ref.generation), due_at=utc_now() + retention)
