@@ -27,6 +27,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from bench.hosting import stop
 from stack.azurite import AzuritePorts, free_port
 
 SERVICES = ("blob", "queue", "table")
@@ -142,12 +143,7 @@ def running_proxy(target: AzuritePorts, log_path: Path) -> Iterator[ProxyHandle]
             time.sleep(0.05)
         yield ProxyHandle(process, listen, stats)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process, timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,17 @@ class RunningHost:
         return "".join(path.read_text(errors="replace") for path in self.log_paths)
 
 
+def stop(process: subprocess.Popen, timeout: float = 20.0) -> None:
+    """SIGTERM, and SIGKILL when it has not ended within `timeout` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
 def bench_environment(connection_string: str, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_SETTINGS)}
     env.update(AzureWebJobsStorage=connection_string, PYTHONUNBUFFERED="1", **settings)
@@ -55,9 +66,4 @@ def running_devhost(app_dir: Path, env: dict[str, str], work: Path) -> Iterator[
             env=env, capture_output=True, text=True, check=True, timeout=60).stdout)
         yield RunningHost(host, f"http://127.0.0.1:{port}", keys, (out_path, err_path))
     finally:
-        host.terminate()
-        try:
-            host.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            host.kill()
-            host.wait(timeout=5)
+        stop(host)

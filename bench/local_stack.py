@@ -23,7 +23,7 @@ import requests
 from cryptography.fernet import Fernet
 
 from bench.azurite_proxy import ProxyHandle, running_proxy
-from bench.hosting import PROJECT_ROOT, RunningHost, bench_environment, running_devhost
+from bench.hosting import PROJECT_ROOT, RunningHost, bench_environment, running_devhost, stop
 from stack.azurite import Azurite, free_port
 
 API_VERSION = "2021-03-01"
@@ -33,16 +33,6 @@ CLUSTER = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/BenchGroup/providers/M
 STATUS_QUEUE = "configuration-status"
 STORED = re.compile(r"^(\S+Z) INFO gitops\.status status stored: configuration=(\S+) state=(\w+)",
                     re.MULTILINE)
-
-
-def stop(process: subprocess.Popen, timeout: float = 20.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def wait_for_text(path: Path, text: str, process: subprocess.Popen, timeout: float = 60.0) -> None:

@@ -80,7 +80,11 @@ def app_host(storage_connection_string: str, tmp_path_factory: pytest.TempPathFa
     assert host.stop() == 0, host.stderr()
 
 
+def client_of(host: DevHost) -> ApiClient:
+    """An API client of `host`, with the host-level default function key from its key store."""
+    return ApiClient(host.base_url, host.keys()["functionKeys"]["default"])
+
+
 @pytest.fixture(scope="session")
 def api(app_host: DevHost) -> ApiClient:
-    keys = app_host.keys()
-    return ApiClient(app_host.base_url, keys["functionKeys"]["default"])
+    return client_of(app_host)

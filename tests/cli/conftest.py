@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import SENT_SECRETS, ApiClient, cluster_path
-from tests.fixtures.devhost_process import PROJECT_ROOT, DevHost, isolated_host
+from tests.api.conftest import SENT_SECRETS, ApiClient, client_of, cluster_path
+from tests.fixtures.devhost_process import PROJECT_ROOT, DevHost, serve_isolated_host
 
 INSTALLED_AZLOCAL = Path(sys.executable).parent / "azlocal"
 CLI_TIMEOUT = 180
@@ -53,15 +53,9 @@ def cli_environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def client_of(host: DevHost) -> ApiClient:
-    return ApiClient(host.base_url, host.keys()["functionKeys"]["default"])
-
-
 @pytest.fixture(scope="session")
 def app_host(storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory):
-    host = isolated_host(storage_connection_string, tmp_path_factory.mktemp("cli-host"))
-    yield host
-    assert host.stop() == 0, host.stderr()
+    yield from serve_isolated_host(storage_connection_string, tmp_path_factory.mktemp("cli-host"))
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,9 @@ import secrets
 
 import pytest
 
-from tests.api.conftest import cluster_path
-from tests.cli.conftest import Cli, cli_environment, client_of, isolated_host, target
+from tests.api.conftest import client_of, cluster_path
+from tests.cli.conftest import Cli, cli_environment, target
+from tests.fixtures.devhost_process import isolated_host
 
 FLUX = ("k8s-configuration", "flux")
 

@@ -23,8 +23,8 @@ import requests
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
-from tests.api.conftest import SENT_SECRETS, SUBSCRIPTION, ApiClient, cluster_path, make_kubeconfig
-from tests.fixtures.devhost_process import PROJECT_ROOT, DevHost, isolated_host
+from tests.api.conftest import SENT_SECRETS, SUBSCRIPTION, ApiClient, client_of, cluster_path, make_kubeconfig
+from tests.fixtures.devhost_process import PROJECT_ROOT, DevHost, serve_isolated_host
 from tests.fixtures.storage_scan import state_a_request_may_not_change
 
 # The Python worker's indexing in a fresh interpreter (get_functions() may run once per app instance and
@@ -61,14 +61,12 @@ def http_functions_of_the_app() -> list[HttpFunction]:
 
 @pytest.fixture(scope="session")
 def app_host(storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory):
-    host = isolated_host(storage_connection_string, tmp_path_factory.mktemp("reliability-host"))
-    yield host
-    assert host.stop() == 0, host.stderr()
+    yield from serve_isolated_host(storage_connection_string, tmp_path_factory.mktemp("reliability-host"))
 
 
 @pytest.fixture(scope="session")
 def api(app_host: DevHost) -> ApiClient:
-    return ApiClient(app_host.base_url, app_host.keys()["functionKeys"]["default"])
+    return client_of(app_host)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 import requests
 
 from stack.azurite import Azurite
-from tests.api.conftest import SENT_SECRETS, ApiClient, cluster_path, configuration_path
+from tests.api.conftest import SENT_SECRETS, ApiClient, client_of, cluster_path, configuration_path
 from tests.fixtures.agent_process import AgentProcess
 from tests.fixtures.devhost_process import isolated_host
 from tests.fixtures.kubesim_process import KubeSimProcess
@@ -40,7 +40,7 @@ def test_workflows_resume_after_azurite_restarts(tmp_path: Path):
         host = isolated_host(connection, tmp_path, STATUS_WAIT_TIMEOUT="00:03:00", DELETE_WINDOW="00:01:00")
         agent = None
         try:
-            api = ApiClient(host.base_url, host.keys()["functionKeys"]["default"])
+            api = client_of(host)
             cluster = cluster_path("outage")
             kubeconfig = base64.b64encode(Path(kubesim.kubeconfig_path).read_bytes()).decode()
             assert api.request("PUT", cluster, body={"properties": {"kubeconfig": kubeconfig}}).status_code == 201

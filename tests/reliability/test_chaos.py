@@ -23,7 +23,7 @@ from kubernetes import client as k8s
 
 from shared.kube import list_labelled_objects
 from shared.manifests import CONFIGURATION_LABEL, configuration_hash
-from tests.api.conftest import SENT_SECRETS, ApiClient, cluster_path, configuration_path
+from tests.api.conftest import SENT_SECRETS, ApiClient, client_of, cluster_path, configuration_path
 from tests.e2e.conftest import public_half
 from tests.fixtures.agent_process import AgentProcess
 from tests.fixtures.devhost_process import DevHost, isolated_host
@@ -107,7 +107,7 @@ def chaos(storage_connection_string: str, tmp_path_factory: pytest.TempPathFacto
     SENT_SECRETS.append(kubesim.token)
     host = isolated_host(storage_connection_string, work, STATUS_WAIT_TIMEOUT="00:04:00",
                          DELETE_WINDOW="00:02:00", CLEANUP_SCHEDULE="*/2 * * * * *", CLEANUP_GRACE="00:00:05")
-    api = ApiClient(host.base_url, host.keys()["functionKeys"]["default"])
+    api = client_of(host)
     cluster = cluster_path("chaos-" + base64.b32encode(SEED.to_bytes(4, "big")).decode().strip("=").lower())
     kubeconfig = base64.b64encode(Path(kubesim.kubeconfig_path).read_bytes()).decode()
     assert api.request("PUT", cluster, body={"properties": {"kubeconfig": kubeconfig}}).status_code in (200, 201)
