@@ -10,14 +10,14 @@ from typing import Any
 import azure.durable_functions as df
 from kubernetes.client.exceptions import ApiException
 
-from shared.clusters import get_cluster_by_key
+from shared.cluster_access import cluster_client
 from shared.configurations import (
     ConfigurationRecord,
     get_configuration_by_keys,
     update_configuration,
 )
 from shared.deploy_keys import generate_deploy_key
-from shared.kube import ClusterUnreachableError, api_client, apply_objects, describe_api_error, server_version
+from shared.kube import ClusterUnreachableError, apply_objects, describe_api_error, server_version
 from shared.manifests import OperatorSpec, operator_manifests
 from shared.secrets import SecretBox
 from shared.settings import Settings
@@ -41,19 +41,12 @@ def secret_box() -> SecretBox:
     return SecretBox(Settings.from_environment().encryption_keys)
 
 
-def kubeconfig_for(ref: ConfigurationRef) -> str:
-    cluster = get_cluster_by_key(ref.cluster_key)
-    if cluster is None:
-        raise ClusterUnreachableError("the cluster is no longer registered")
-    return cluster.kubeconfig(secret_box())
-
-
 @bp.activity_trigger(input_name="ref")
 def check_cluster_reachable(ref: dict[str, Any]) -> dict[str, Any]:
     """`{"ok": true, "version": ...}` or `{"ok": false, "message": ...}`; a finding, not a failure."""
     configuration = ConfigurationRef.from_json(ref)
     try:
-        version = server_version(api_client(kubeconfig_for(configuration)))
+        version = server_version(cluster_client(configuration.cluster_key))
     except ClusterUnreachableError as error:
         log.warning("cluster unreachable: configuration=%s reason=%s", configuration.configuration_id, error)
         return {"ok": False, "message": str(error)}
@@ -127,7 +120,7 @@ def apply_operator_manifests(ref: dict[str, Any]) -> dict[str, Any]:
         return {"stale": True, "applied": []}
     box = secret_box()
     try:
-        client = api_client(kubeconfig_for(configuration))
+        client = cluster_client(configuration.cluster_key)
         applied = apply_objects(client, operator_manifests(operator_spec(record, box)))
     except ClusterUnreachableError as error:
         return {"error": str(error)}
@@ -144,4 +137,5 @@ def record_compliance(update: dict[str, Any]) -> bool:
     """Store the workflow's verdict on the configuration it works for; False when that one is stale."""
     return record_verdict(ConfigurationRef.from_json(update["ref"]), state=update["state"],
                           message=update.get("message") or "", message_level=update.get("messageLevel"),
-                          last_config_applied=update.get("lastConfigApplied"), observed_at=update.get("observedAt"))
+                          last_config_applied=update.get("lastConfigApplied"), observed_at=update.get("observedAt"),
+                          claim=update.get("claim"), recorded=bool(update.get("recorded")))

@@ -8,6 +8,7 @@ no readiness delay, and an agent it can stop (for the live-orchestration RSS fig
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import subprocess
@@ -136,6 +137,12 @@ def start_kubesim(work: Path) -> tuple[subprocess.Popen, Path]:
     return sim, kubeconfig
 
 
+def sample_worker_settings() -> dict[str, str]:
+    """The worker settings of local.settings.sample.json (thread pool size): what `make up` runs with."""
+    values = json.loads((PROJECT_ROOT / "local.settings.sample.json").read_text())["Values"]
+    return {name: values[name] for name in ("PYTHON_THREADPOOL_THREAD_COUNT",) if name in values}
+
+
 @contextmanager
 def local_stack(work: Path, **settings: str) -> Iterator[LocalStack]:
     """The whole stack on free ports in `work`; the cluster registered, the agent not started yet."""
@@ -145,7 +152,7 @@ def local_stack(work: Path, **settings: str) -> Iterator[LocalStack]:
         sim, kubeconfig = start_kubesim(work)
         stack.callback(stop, sim)
         env = bench_environment(proxy.ports.connection_string, SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-                                STATUS_QUEUE_NAME=STATUS_QUEUE, **settings)
+                                STATUS_QUEUE_NAME=STATUS_QUEUE, **{**sample_worker_settings(), **settings})
         host = stack.enter_context(running_devhost(PROJECT_ROOT, env, work))
         running = LocalStack(work, azurite, proxy, host, kubeconfig, sim)
         stack.callback(running.stop_agent)

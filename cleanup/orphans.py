@@ -13,15 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from shared import pending
+from shared.cluster_access import client_for_record
 from shared.clusters import ClusterRecord, iterate_clusters
 from shared.configurations import get_configuration
 from shared.deletion import keeps
 from shared.errors import ValidationError
-from shared.kube import api_client, delete_owned_objects, list_labelled_objects
+from shared.kube import delete_owned_objects, list_labelled_objects
 from shared.manifests import CONFIGURATION_ID_ANNOTATION, CONFIGURATION_LABEL, configuration_hash
 from shared.resource_ids import parse_configuration_id
-from shared.secrets import SecretBox
-from shared.settings import Settings
 
 log = logging.getLogger("gitops.cleanup.orphans")
 PARALLEL_CLUSTERS = 4
@@ -51,10 +50,10 @@ def is_orphan(configuration_id: str) -> bool:
     return not pending.deletes_of(key, name) and pending.get_pending_create(key, name) is None
 
 
-def sweep_cluster(cluster: ClusterRecord, box: SecretBox) -> int:
+def sweep_cluster(cluster: ClusterRecord) -> int:
     """Remove the orphans on one cluster; returns how many orphaned configurations' objects were removed."""
     try:
-        client = api_client(cluster.kubeconfig(box))
+        client = client_for_record(cluster)
         owners = owners_on(list_labelled_objects(client, CONFIGURATION_LABEL))
     except Exception as error:  # noqa: BLE001 - an unreachable cluster is swept on a later run
         log.info("orphan sweep skipped: cluster=%s reason=%s", cluster.cluster.id, type(error).__name__)
@@ -78,6 +77,5 @@ def sweep_cluster(cluster: ClusterRecord, box: SecretBox) -> int:
 
 def sweep_orphans() -> int:
     """Sweep every registered cluster, a few at a time; returns the orphaned configurations cleaned."""
-    box = SecretBox(Settings.from_environment().encryption_keys)
     with ThreadPoolExecutor(PARALLEL_CLUSTERS) as pool:
-        return sum(pool.map(lambda cluster: sweep_cluster(cluster, box), list(iterate_clusters())))
+        return sum(pool.map(sweep_cluster, list(iterate_clusters())))

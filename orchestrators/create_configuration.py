@@ -33,7 +33,8 @@ def create_configuration_workflow(context: df.DurableOrchestrationContext):
     ref = start["ref"]
 
     def settle(state: str, message: str, **extra: Any):
-        return context.call_activity("record_compliance", {"ref": ref, "state": state, "message": message, **extra})
+        return context.call_activity("record_compliance", {"ref": ref, "state": state, "message": message,
+                                                           "claim": start.get("claim"), **extra})
 
     context.set_custom_status("CheckingCluster")
     reachable = yield context.call_activity("check_cluster_reachable", ref)
@@ -41,8 +42,9 @@ def create_configuration_workflow(context: df.DurableOrchestrationContext):
         yield settle("Failed", f"Cluster unreachable: {reachable['message']}")
         return "Failed"
 
-    context.set_custom_status("PreparingKeys")
-    yield context.call_activity("ensure_deploy_key", ref)
+    if start.get("sshUrl", True):  # NB: only an ssh URL may need a generated key (older inputs lack the flag)
+        context.set_custom_status("PreparingKeys")
+        yield context.call_activity("ensure_deploy_key", ref)
 
     context.set_custom_status("ApplyingOperator")
     try:
@@ -70,5 +72,6 @@ def create_configuration_workflow(context: df.DurableOrchestrationContext):
     status = status_of(event.result)
     state = SETTLED_STATES.get(status.get("complianceState"), "Failed")
     yield settle(state, status.get("message") or "", messageLevel=status.get("messageLevel"),
-                 lastConfigApplied=status.get("lastConfigApplied"), observedAt=status.get("observedAt"))
+                 lastConfigApplied=status.get("lastConfigApplied"), observedAt=status.get("observedAt"),
+                 recorded=status.get("recorded") is True and status.get("complianceState") == state)
     return state

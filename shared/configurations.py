@@ -128,11 +128,12 @@ def save_configuration(*, cluster: ClusterId, name: str, build) -> tuple[Configu
 
     NB: the write is conditional (create-if-absent or replace-if-ETag-matches), so two concurrent PUTs
     are serialised: each lands whole, in some order, and neither can tear the other's record.
-    Returns the stored record and whether it was created.
+    Returns the stored record and whether it was created. The first attempt assumes a new name (an insert
+    that fails with 409 when it exists): a create costs one request, an update one more than it would.
     """
     client = table(CONFIGURATIONS_TABLE)
-    for _ in range(WRITE_ATTEMPTS):
-        existing = get_configuration(cluster, name)
+    for attempt in range(WRITE_ATTEMPTS):
+        existing = get_configuration(cluster, name) if attempt else None
         record: ConfigurationRecord = build(existing)
         try:
             if existing is None:
@@ -152,18 +153,24 @@ def update_configuration(record: ConfigurationRecord, change) -> ConfigurationRe
     Returns the stored result, or None when the configuration is gone or `change` declined (returned None).
     Workflows use it so that their writes never overwrite a newer PUT.
     """
-    return update_configuration_by_keys(record.cluster_key, record.name, change)
+    return update_configuration_by_keys(record.cluster_key, record.name, change,
+                                        known=record if record.etag else None)
 
 
-def update_configuration_by_keys(cluster_key: str, name: str, change) -> ConfigurationRecord | None:
-    """`update_configuration` for a caller that has only the keys: the stored record is read once, here."""
+def update_configuration_by_keys(cluster_key: str, name: str, change, *,
+                                 known: ConfigurationRecord | None = None) -> ConfigurationRecord | None:
+    """`update_configuration` for a caller that has only the keys: the stored record is read once, here.
+
+    `known`: a record just read (with its ETag), tried first without reading it again; a conflict reads."""
     client = table(CONFIGURATIONS_TABLE)
     for _ in range(WRITE_ATTEMPTS):
-        try:
-            entity = client.get_entity(cluster_key, name)
-        except ResourceNotFoundError:
-            return None
-        current = ConfigurationRecord.from_entity(entity)
+        if known is not None:
+            current, known = known, None
+        else:
+            try:
+                current = ConfigurationRecord.from_entity(client.get_entity(cluster_key, name))
+            except ResourceNotFoundError:
+                return None
         updated = change(current)
         if updated is None:
             return None

@@ -12,12 +12,12 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from shared.cluster_access import client_for_record
 from shared.clusters import get_cluster_by_key
-from shared.kube import ClusterUnreachableError, api_client, delete_owned_objects, describe_api_error
+from shared.kube import ClusterUnreachableError, delete_owned_objects, describe_api_error
 from shared.manifests import CONFIGURATION_LABEL
 from shared.operations import FAILED, SUCCEEDED, finish_operation
 from shared.pending import forget_delete, note_purge
-from shared.secrets import SecretBox
 from shared.settings import Settings
 from shared.timestamps import format_timestamp, utc_now
 
@@ -42,7 +42,7 @@ def remove_objects_once(*, cluster_key: str, configuration_hash: str, keep_names
     if cluster is None:
         return {"error": "the cluster is no longer registered", "remaining": []}
     try:
-        client = api_client(cluster.kubeconfig(SecretBox(Settings.from_environment().encryption_keys)))
+        client = client_for_record(cluster)
         remaining = delete_owned_objects(client, label_selector=f"{CONFIGURATION_LABEL}={configuration_hash}",
                                          keep=keeps(namespace_scope=keep_namespaces))
     except ClusterUnreachableError as error:

@@ -93,10 +93,13 @@ class PendingDelete:
 
 # ------------------------------------------------------------------ creates
 
-def note_create(cluster_key: str, name: str, generation: int) -> None:
-    """A PUT stored this generation: its create is pending (deferred until someone claims it)."""
-    index().upsert_entity({"PartitionKey": CREATE, "RowKey": create_key(cluster_key, name),
-                                        "Generation": generation, "State": DEFERRED}, mode=UpdateMode.REPLACE)
+def note_create(cluster_key: str, name: str, generation: int) -> PendingCreate:
+    """A PUT stored this generation: its create is pending (deferred until someone claims it).
+
+    Returns the noted entry with its ETag, so the PUT can claim it without reading it back."""
+    metadata = index().upsert_entity({"PartitionKey": CREATE, "RowKey": create_key(cluster_key, name),
+                                      "Generation": generation, "State": DEFERRED}, mode=UpdateMode.REPLACE)
+    return PendingCreate(cluster_key, name, generation, DEFERRED, None, metadata.get("etag"))
 
 
 def get_pending_create(cluster_key: str, name: str) -> PendingCreate | None:
@@ -131,8 +134,14 @@ def release_claim(entry: PendingCreate, claim: str) -> None:
         pass  # NB: a newer PUT or a settle replaced the entry: nothing of this claim is left to release
 
 
-def settle_create(cluster_key: str, name: str, generation: int) -> None:
-    """The create of `generation` has settled (or is void): forget it, unless a newer PUT replaced it."""
+def settle_create(cluster_key: str, name: str, generation: int, *, claim: str | None = None) -> None:
+    """The create of `generation` has settled (or is void): forget it, unless a newer PUT replaced it.
+
+    With the ETag of the claim that started it, one conditional delete does it: any newer entry has
+    another ETag and stays."""
+    if claim is not None:
+        forget(CREATE, create_key(cluster_key, name), etag=claim)
+        return
     entry = get_pending_create(cluster_key, name)
     if entry is None or entry.generation > generation:
         return

@@ -16,6 +16,7 @@ from shared import pending
 from shared.configurations import ConfigurationRecord, get_configuration_by_keys
 from shared.settings import Settings
 from shared.timestamps import utc_now
+from shared.validation import repository_url_kind
 from shared.workflows import (
     CREATE_ORCHESTRATOR,
     DELETE_ORCHESTRATOR,
@@ -30,23 +31,19 @@ LIVE = (df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pen
 
 async def request_create(client: df.DurableOrchestrationClient, record: ConfigurationRecord) -> bool:
     """After a PUT stored `record`: start its create now, or leave it deferred behind a running cleanup."""
-    await asyncio.to_thread(pending.note_create, record.cluster_key, record.name, record.generation)
-    started = await start_deferred_create(client, record.cluster_key, record.name)
+    entry = await asyncio.to_thread(pending.note_create, record.cluster_key, record.name, record.generation)
+    started = await claim_and_start(client, entry, record)
     if not started:
         log.info("create deferred: configuration=%s generation=%s", record.id, record.generation)
     return started
 
 
 async def start_deferred_create(client: df.DurableOrchestrationClient, cluster_key: str, name: str) -> bool:
-    """Start the deferred create of this name if no cleanup of it is left and nobody started it yet.
+    """Start the deferred create of this name if no cleanup of it is left and nobody started it yet."""
 
-    NB: a start that fails (storage or the task hub unavailable) releases the claim, so the next PUT, the
-    end of a cleanup or the cleanup timer starts it: an accepted PUT never loses its workflow.
-    """
-
-    def claim() -> tuple[ConfigurationRecord, pending.PendingCreate, str] | None:
+    def find() -> tuple[pending.PendingCreate, ConfigurationRecord] | None:
         entry = pending.get_pending_create(cluster_key, name)
-        if entry is None or entry.state != pending.DEFERRED or pending.deletes_of(cluster_key, name):
+        if entry is None or entry.state != pending.DEFERRED:
             return None
         record = get_configuration_by_keys(cluster_key, name)
         if record is None:
@@ -54,28 +51,47 @@ async def start_deferred_create(client: df.DurableOrchestrationClient, cluster_k
             return None
         if record.generation != entry.generation:
             return None  # a newer PUT is noting its own entry and will claim it
-        settings = Settings.from_environment()
-        claimed = pending.claim_create(entry, due_at=utc_now() + settings.status_wait_timeout + settings.cleanup_grace)
-        return (record, entry, claimed) if claimed else None
+        return entry, record
 
-    claimed = await asyncio.to_thread(claim)
-    if claimed is None:
+    found = await asyncio.to_thread(find)
+    return found is not None and await claim_and_start(client, *found)
+
+
+async def claim_and_start(client: df.DurableOrchestrationClient, entry: pending.PendingCreate,
+                          record: ConfigurationRecord) -> bool:
+    """Claim the noted create (only when no cleanup of the name is pending) and start its workflow.
+
+    NB: a start that fails (storage or the task hub unavailable) releases the claim, so the next PUT, the
+    end of a cleanup or the cleanup timer starts it: an accepted PUT never loses its workflow.
+    """
+
+    def claim() -> str | None:
+        if pending.deletes_of(entry.cluster_key, entry.name):
+            return None
+        settings = Settings.from_environment()
+        return pending.claim_create(entry, due_at=utc_now() + settings.status_wait_timeout + settings.cleanup_grace)
+
+    etag = await asyncio.to_thread(claim)
+    if etag is None:
         return False
-    record, entry, etag = claimed
-    if await start_create_workflow(client, record):
+    if await start_create_workflow(client, record, claim=etag):
         return True
     await asyncio.to_thread(pending.release_claim, entry, etag)
     return False
 
 
-async def start_create_workflow(client: df.DurableOrchestrationClient, record: ConfigurationRecord) -> bool:
-    """Start this generation's create workflow (only references travel, never secrets); False if it failed."""
+async def start_create_workflow(client: df.DurableOrchestrationClient, record: ConfigurationRecord, *,
+                                claim: str | None = None) -> bool:
+    """Start this generation's create workflow (only references travel, never secrets); False if it failed.
+
+    `claim` is the ETag of the pending entry's claim: the workflow settles the entry with it in one request."""
     settings = Settings.from_environment()
     ref = ConfigurationRef(record.id, record.cluster_key, record.name, record.generation)
     instance_id = create_instance_id(record.id, record.generation)
     start = {"ref": ref.to_json(), "statusWaitSeconds": settings.status_wait_timeout.total_seconds(),
              "operatorInstanceName": record.properties["operatorInstanceName"],
-             "operatorNamespace": record.properties["operatorNamespace"]}
+             "operatorNamespace": record.properties["operatorNamespace"],
+             "sshUrl": repository_url_kind(record.properties["repositoryUrl"]) == "ssh", "claim": claim}
     try:
         await client.start_new(CREATE_ORCHESTRATOR, instance_id, start)
     except Exception as error:  # noqa: BLE001 - the caller keeps the create pending and retries it

@@ -37,6 +37,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from devhost.durable.metrics import DurableMetrics, counting_hook
+from devhost.durable.table_batch import BatchRejected, submit_transaction
 from devhost.settings import StorageAccount
 
 log = logging.getLogger("devhost.durable.store")
@@ -347,9 +348,9 @@ class TaskHubStore:
 
     async def _submit(self, ops: list[tuple[Any, ...]], instance_id: str, *, create: bool = False) -> list[Any]:
         try:
-            return list(await self.table.submit_transaction(ops))
-        except TableTransactionError as exc:
-            code = str(getattr(exc, "error_code", "") or "")
+            return await submit_transaction(self.table, ops)
+        except BatchRejected as exc:
+            code = exc.error_code
             if create and ("AlreadyExists" in code or exc.status_code == 409):
                 raise InstanceExists(instance_id) from None
             if exc.status_code in (404, 412) or "UpdateConditionNotSatisfied" in code:
