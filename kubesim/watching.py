@@ -100,6 +100,15 @@ async def serve(request: web.Request, store: Store, watch: WatchRequest, *, book
                 meta["annotations"] = {"k8s.io/initial-events-end": "true"}
             return {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}
 
+        processed = cursor  # the resourceVersion up to which every event was sent or filtered out
+
+        def resume_rv() -> int:
+            """What a BOOKMARK may promise: nothing is skipped by a client resuming from it. NB: events are
+            queued as the store writes them, so an empty queue means every event up to store.rv is done;
+            otherwise only what was taken off the queue is (a bookmark of store.rv then would make a client
+            that resumes from it lose the queued events: the gap the agent saw under load)."""
+            return store.rv if watcher.queue.empty() else processed
+
         try:
             if error is not None:
                 await send("ERROR", error["object"], raw=True)
@@ -125,7 +134,7 @@ async def serve(request: web.Request, store: Store, watch: WatchRequest, *, book
                     event = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
                 except TimeoutError:
                     if watch.bookmarks and loop.time() >= next_bookmark:
-                        await send("BOOKMARK", bookmark(store.rv), raw=True)
+                        await send("BOOKMARK", bookmark(resume_rv()), raw=True)
                         next_bookmark = loop.time() + bookmark_interval
                     continue
                 if event is None:  # the server is stopping
@@ -135,8 +144,9 @@ async def serve(request: web.Request, store: Store, watch: WatchRequest, *, book
                 kind = _transform(event, watch.predicate)
                 if kind:
                     await send(kind, event.obj)
+                processed = event.rv
             if watch.bookmarks:
-                await send("BOOKMARK", bookmark(store.rv), raw=True)
+                await send("BOOKMARK", bookmark(resume_rv()), raw=True)
         except (ConnectionResetError, ConnectionError):
             log.debug("watch client went away resource=%s", rt.plural)
         return response

@@ -226,6 +226,13 @@ def list_configurations(cluster: ClusterId, *, page_size: int, skip_token: str |
     return ConfigurationPage(records, encode_skip_token(token) if token else None)
 
 
+def configuration_names(cluster_key: str) -> set[str]:
+    """The names of every configuration stored for a cluster: one query (keys only) instead of a read each."""
+    query = table(CONFIGURATIONS_TABLE).query_entities("PartitionKey eq @pk", parameters={"pk": cluster_key},
+                                                       select=["RowKey"])
+    return {entity["RowKey"] for entity in query}
+
+
 def iterate_configurations(cluster: ClusterId) -> Iterator[ConfigurationRecord]:
     client = table(CONFIGURATIONS_TABLE)
     for entity in client.query_entities("PartitionKey eq @pk", parameters={"pk": cluster.storage_key}):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 from kubernetes import client, watch
@@ -117,3 +118,36 @@ def test_watch_across_namespaces_and_single_object(core: client.CoreV1Api, names
     one = list(watch.Watch().stream(core.list_namespaced_config_map, namespace, timeout_seconds=1,
                                     resource_version=start, field_selector="metadata.name=y"))
     assert [e["object"].metadata.name for e in one] == ["y"]
+
+
+
+def test_a_client_resuming_from_every_bookmark_misses_nothing_when_the_stream_lags(
+        core: client.CoreV1Api, namespace: str) -> None:
+    """As the agent watches: short watches, each resumed from the last resourceVersion it saw (bookmarks
+    included). Big objects meet a slow reader, so the watch's time is up while events still wait to be sent
+    (the socket is full). Its closing BOOKMARK must not promise them: the resumed watches deliver them all."""
+    version = core.list_namespaced_config_map(namespace).metadata.resource_version
+    names = [f"big-{i:02d}" for i in range(24)]
+    blob = "x" * 400_000
+
+    def write() -> None:
+        time.sleep(0.3)  # NB: the first watch is open by then
+        for name in names:
+            core.create_namespaced_config_map(namespace, {"metadata": {"name": name}, "data": {"blob": blob}})
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    seen: set[str] = set()
+    for number in range(30):
+        for event in watch.Watch().stream(core.list_namespaced_config_map, namespace, timeout_seconds=1,
+                                          allow_watch_bookmarks=True, resource_version=version):
+            raw = event["raw_object"]
+            version = raw["metadata"]["resourceVersion"]
+            if event["type"] == "ADDED":
+                seen.add(raw["metadata"]["name"])
+            if number == 0:
+                time.sleep(0.3)  # NB: the slow reader: the server's writes back up behind it
+        if seen == set(names):
+            break
+    writer.join(30)
+    assert seen == set(names), f"{len(set(names) - seen)} ConfigMaps never reached the resumed watches"
