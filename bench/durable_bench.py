@@ -10,6 +10,11 @@ then measures, through the public management API:
 and the Azurite requests the durable engine made per activity, counted by the engine itself
 (`GET /admin/durable/metrics`). Completion is detected from the engine's counters, so monitoring adds no
 storage request; outputs are checked after the clock stops.
+
+Then the concurrent scenario once more on one worker process and on two (`devhost start --processes 2`:
+two workers on one port sharing the task hub's partitions), each on a warmed-up host of its own hub:
+`concurrent_1_process` and `concurrent_2_processes`, with the CPU of the workers and of Azurite.
+`--processes N` runs the three main scenarios on N worker processes; `--no-compare` skips the comparison.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = Path(__file__).resolve().parent / "apps" / "durable_app"
 WEBHOOKS = "runtime/webhooks/durabletask"
 TARGETS = {"sequential": 30.0, "fan_out": 300.0, "requests_per_activity": 2.0}
+COMPARE_POLL_SECONDS = 0.05  # NB: with two workers each metrics poll also fetches the other worker's figures
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -74,12 +80,34 @@ class Result:
 
 class Bench:
     def __init__(self, base_url: str, keys: dict[str, Any], *, host_pid: int | None = None,
-                 azurite_pid: int | None = None) -> None:
+                 azurite_pid: int | None = None, poll_seconds: float = 0.01) -> None:
         self.base_url = base_url
         self.pids = (host_pid, azurite_pid)
         self.master = keys["masterKey"]
         self.system = keys["systemKeys"]["durabletask_extension"]
         self.session = requests.Session()
+        self.poll_seconds = poll_seconds
+        self.host_pids = [host_pid] if host_pid is not None else []
+
+    def find_workers(self, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Until `count` workers serve the hub with the partitions split evenly (a `--processes` host: the
+        measurement must not include the start-up rebalancing); their pids join the host's for the CPU."""
+        deadline = time.monotonic() + timeout
+        while True:
+            metrics = self.metrics()
+            workers = metrics.get("workers") or []
+            owned = sorted(k for w in workers for k in w.get("partitions", []))
+            shares = [len(w.get("partitions", [])) for w in workers]
+            if (len(workers) >= count and owned == list(range(metrics.get("partitionCount", 4)))
+                    and max(shares) - min(shares) <= 1):
+                self.host_pids = sorted({*self.host_pids, *(w["pid"] for w in workers if w.get("pid"))})
+                return workers
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(workers)} of {count} workers came up: {workers}")
+            time.sleep(0.2)
+
+    def host_cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.host_pids)
 
     def metrics(self) -> dict[str, Any]:
         response = self.session.get(f"{self.base_url}/admin/durable/metrics", params={"code": self.master},
@@ -109,12 +137,12 @@ class Bench:
                 return now
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{finished} of {count} orchestrations finished in {timeout}s")
-            time.sleep(0.01)
+            time.sleep(self.poll_seconds)
 
     def measure(self, name: str, starts: list[tuple[str, Any]], activities: int,
                 concurrency: int = 1) -> tuple[Result, list[str]]:
         before = self.metrics()
-        cpu_before = [cpu_seconds(pid) for pid in self.pids]
+        cpu_before = [self.host_cpu(), cpu_seconds(self.pids[1])]
         started = time.perf_counter()
         if concurrency == 1:
             ids = [self.start(orchestrator, body) for orchestrator, body in starts]
@@ -125,7 +153,7 @@ class Bench:
                                     enumerate(starts)))
         after = self.wait_completed(before, len(starts))
         seconds = time.perf_counter() - started
-        host_cpu, azurite_cpu = (cpu_seconds(pid) - was for pid, was in zip(self.pids, cpu_before, strict=True))
+        host_cpu, azurite_cpu = self.host_cpu() - cpu_before[0], cpu_seconds(self.pids[1]) - cpu_before[1]
         kinds_before = before["storageRequestsByKind"]
         kinds_after = after["storageRequestsByKind"]
         lease = sum(kinds_after.get(k, 0) - kinds_before.get(k, 0) for k in kinds_after if k.startswith("blob.lease"))
@@ -172,6 +200,31 @@ def run_benchmarks(bench: Bench, *, chain: int, fan: int, orchestrations: int, p
     return results
 
 
+def run_concurrent(bench: Bench, name: str, *, orchestrations: int, per_orchestration: int) -> Result:
+    """The concurrent scenario alone, after a warm-up that reaches every worker (16 connections)."""
+    bench.measure("warm-up", [("chain", 10)] * 16, 160, concurrency=16)
+    result, ids = bench.measure(name, [("chain", per_orchestration)] * orchestrations,
+                                orchestrations * per_orchestration, concurrency=16)
+    assert all(bench.output(i) == per_orchestration for i in ids)
+    return result
+
+
+def compare_processes(connection_string: str, work: Path, *, azurite_pid: int | None, orchestrations: int,
+                      per_orchestration: int) -> list[Result]:
+    """`concurrent_1_process` and `concurrent_2_processes`: fresh hosts (and hubs) on the same Azurite."""
+    results = []
+    for processes, name in ((1, "concurrent_1_process"), (2, "concurrent_2_processes")):
+        env = bench_environment(connection_string,
+                                AzureFunctionsJobHost__extensions__durableTask__hubName=f"BenchCompare{processes}")
+        with running_devhost(APP_DIR, env, work, processes=processes, name=f"devhost-{processes}p") as host:
+            bench = Bench(host.base_url, host.keys, host_pid=host.process.pid, azurite_pid=azurite_pid,
+                          poll_seconds=COMPARE_POLL_SECONDS)
+            bench.find_workers(processes)
+            results.append(run_concurrent(bench, name, orchestrations=orchestrations,
+                                          per_orchestration=per_orchestration))
+    return results
+
+
 def report(results: list[Result], info: dict[str, str]) -> str:
     lines = [f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, Azurite {info['azurite']}",
              "",
@@ -186,7 +239,14 @@ def report(results: list[Result], info: dict[str, str]) -> str:
     lines.append("")
     lines.append(f"Azurite requests per activity, all scenarios: {total_requests / total_activities:.2f} "
                  f"({total_requests} requests, {total_activities} activities; lease renewals excluded)")
-    sequential, fan, _ = results
+    by_name = {r.name: r for r in results}
+    sequential, fan = by_name["sequential chain"], by_name["fan-out/fan-in"]
+    single, double = by_name.get("concurrent_1_process"), by_name.get("concurrent_2_processes")
+    if single is not None and double is not None:
+        lines.append(f"concurrent orchestrations, 1 vs 2 worker processes: {single.orchestrations_per_second:.1f} vs "
+                     f"{double.orchestrations_per_second:.1f} orch/s (x{double.seconds and single.seconds / double.seconds:.2f}); "
+                     f"host CPU {single.host_cpu:.2f} vs {double.host_cpu:.2f} s, Azurite CPU "
+                     f"{single.azurite_cpu:.2f} vs {double.azurite_cpu:.2f} s")
     checks = [
         ("sequential >= 30 activities/s", sequential.activities_per_second >= TARGETS["sequential"]),
         ("fan-out >= 300 activities/s", fan.activities_per_second >= TARGETS["fan_out"]),
@@ -197,17 +257,26 @@ def report(results: list[Result], info: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def measure(*, chain: int, fan: int, orchestrations: int, per_orchestration: int) -> list[Result]:
-    """The three scenarios on their own Azurite and devhost (also called by bench/run_all.py)."""
+def measure(*, chain: int, fan: int, orchestrations: int, per_orchestration: int, processes: int = 1,
+            compare: bool = True) -> list[Result]:
+    """The three scenarios on their own Azurite and devhost (also called by bench/run_all.py), then (unless
+    `compare` is false) the concurrent scenario on 1 and on 2 worker processes: results named
+    `concurrent_1_process` and `concurrent_2_processes`."""
     with tempfile.TemporaryDirectory(prefix="durable-bench-") as tmp:
         work = Path(tmp)
         with Azurite(data_dir=work / "azurite", log_file=work / "azurite.log") as azurite:
+            azurite_pid = azurite.process.pid if azurite.process else None
             env = bench_environment(azurite.ports.connection_string)
-            with running_devhost(APP_DIR, env, work) as host:
-                bench = Bench(host.base_url, host.keys, host_pid=host.process.pid,
-                              azurite_pid=azurite.process.pid if azurite.process else None)
-                return run_benchmarks(bench, chain=chain, fan=fan, orchestrations=orchestrations,
-                                      per_orchestration=per_orchestration)
+            with running_devhost(APP_DIR, env, work, processes=processes) as host:
+                bench = Bench(host.base_url, host.keys, host_pid=host.process.pid, azurite_pid=azurite_pid)
+                if processes > 1:
+                    bench.find_workers(processes)
+                results = run_benchmarks(bench, chain=chain, fan=fan, orchestrations=orchestrations,
+                                         per_orchestration=per_orchestration)
+            if compare:
+                results += compare_processes(azurite.ports.connection_string, work, azurite_pid=azurite_pid,
+                                             orchestrations=orchestrations, per_orchestration=per_orchestration)
+            return results
 
 
 def as_json(results: list[Result]) -> list[dict[str, Any]]:
@@ -224,11 +293,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fan", type=int, default=1000, help="activities in the fan-out")
     parser.add_argument("--orchestrations", type=int, default=100, help="orchestrations started at once")
     parser.add_argument("--per-orchestration", type=int, default=5, help="activities per concurrent orchestration")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="worker processes of the devhost running the three main scenarios (default 1)")
+    parser.add_argument("--no-compare", action="store_true",
+                        help="skip the concurrent scenario on 1 vs 2 worker processes")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
     results = measure(chain=args.chain, fan=args.fan, orchestrations=args.orchestrations,
-                      per_orchestration=args.per_orchestration)
+                      per_orchestration=args.per_orchestration, processes=args.processes,
+                      compare=not args.no_compare)
     info = machine()
     print(report(results, info))
     if args.json:

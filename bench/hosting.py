@@ -48,13 +48,15 @@ def bench_environment(connection_string: str, **settings: str) -> dict[str, str]
 
 
 @contextmanager
-def running_devhost(app_dir: Path, env: dict[str, str], work: Path) -> Iterator[RunningHost]:
-    """`python -m devhost start` until the block ends (SIGTERM, then SIGKILL after 20 s)."""
+def running_devhost(app_dir: Path, env: dict[str, str], work: Path, *, processes: int = 1,
+                    name: str = "devhost") -> Iterator[RunningHost]:
+    """`python -m devhost start [--processes N]` until the block ends (SIGTERM, then SIGKILL after 20 s)."""
     port = free_port()
-    out_path, err_path = work / "devhost.out", work / "devhost.err"
+    out_path, err_path = work / f"{name}.out", work / f"{name}.err"
+    extra = ["--processes", str(processes)] if processes > 1 else []
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         host = subprocess.Popen([sys.executable, "-m", "devhost", "start", "--app-dir", str(app_dir),
-                                 "--port", str(port)], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=err)
+                                 "--port", str(port), *extra], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=err)
     try:
         deadline = time.monotonic() + 60
         while "Host started on" not in out_path.read_text(errors="replace"):

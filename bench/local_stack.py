@@ -83,17 +83,21 @@ class StatusLog:
 class LocalStack:
     work: Path
     azurite: Azurite
-    proxy: ProxyHandle
+    proxy: ProxyHandle | None  # None: every client talks to Azurite directly (nothing counted)
     host: RunningHost
     kubeconfig: Path
     kubesim: subprocess.Popen
     agent: subprocess.Popen | None = None
 
     def pids(self) -> dict[str, int | None]:
-        """The stack's processes, for CPU accounting."""
+        """The stack's processes, for CPU accounting (devhost: with its worker processes, see `tree_cpu_seconds`)."""
         return {"devhost": self.host.process.pid, "azurite": self.azurite.process.pid if self.azurite.process else None,
-                "proxy": self.proxy.process.pid, "kubesim": self.kubesim.pid,
+                "proxy": self.proxy.process.pid if self.proxy else None, "kubesim": self.kubesim.pid,
                 "agent": self.agent.pid if self.agent else None}
+
+    @property
+    def connection_string(self) -> str:
+        return (self.proxy or self.azurite).ports.connection_string
 
     @property
     def function_key(self) -> str:
@@ -108,7 +112,7 @@ class LocalStack:
         with open(log_path, "ab") as log:
             self.agent = subprocess.Popen(
                 [sys.executable, "-m", "agent", "--kubeconfig", str(self.kubeconfig), "--cluster-id", CLUSTER,
-                 "--connection-string", self.proxy.ports.connection_string, "--queue", STATUS_QUEUE],
+                 "--connection-string", self.connection_string, "--queue", STATUS_QUEUE],
                 cwd=PROJECT_ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT)
         wait_for_text(log_path, '"event": "watch.listed"', self.agent)
 
@@ -144,16 +148,20 @@ def sample_worker_settings() -> dict[str, str]:
 
 
 @contextmanager
-def local_stack(work: Path, **settings: str) -> Iterator[LocalStack]:
-    """The whole stack on free ports in `work`; the cluster registered, the agent not started yet."""
+def local_stack(work: Path, *, processes: int = 1, counted: bool = True, **settings: str) -> Iterator[LocalStack]:
+    """The whole stack on free ports in `work`; the cluster registered, the agent not started yet.
+
+    `processes`: devhost worker processes sharing the task hub (`devhost start --processes N`).
+    `counted`: storage traffic goes through the counting proxy (which costs CPU of its own: ~8 ms a create)."""
     with ExitStack() as stack:
         azurite = stack.enter_context(Azurite(data_dir=work / "azurite", log_file=work / "azurite.log"))
-        proxy = stack.enter_context(running_proxy(azurite.ports, work / "proxy.log"))
+        proxy = stack.enter_context(running_proxy(azurite.ports, work / "proxy.log")) if counted else None
+        connection_string = (proxy or azurite).ports.connection_string
         sim, kubeconfig = start_kubesim(work)
         stack.callback(stop, sim)
-        env = bench_environment(proxy.ports.connection_string, SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        env = bench_environment(connection_string, SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
                                 STATUS_QUEUE_NAME=STATUS_QUEUE, **{**sample_worker_settings(), **settings})
-        host = stack.enter_context(running_devhost(PROJECT_ROOT, env, work))
+        host = stack.enter_context(running_devhost(PROJECT_ROOT, env, work, processes=processes))
         running = LocalStack(work, azurite, proxy, host, kubeconfig, sim)
         stack.callback(running.stop_agent)
         body = {"properties": {"kubeconfig": base64.b64encode(kubeconfig.read_bytes()).decode()}}

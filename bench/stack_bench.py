@@ -155,18 +155,18 @@ def throughput_phase(stack: LocalStack, client: Client, count: int, url: str, pr
     log: StatusLog = stack.status_log
     log.poll()
     metrics_before = stack.metrics()
-    counts_before = stack.proxy.counts()
+    counts_before = stack.proxy.counts() if stack.proxy else Counter()
     spy = profile(stack.host.process.pid, profile_to, 30) if profile_to else None
-    cpu_before = {name: cpu_seconds(pid) for name, pid in stack.pids().items()}
+    cpu_before = {name: tree_cpu_seconds(pid) for name, pid in stack.pids().items()}
     window_start = time.monotonic()
     first_put = time.time()
     put_all(client, names, url)
     stored = log.wait_for(names, timeout=120 + 2 * count)
     last_installed = max(t for _, t in stored.values())
     wait_finished(stack, metrics_before, count, timeout=120)
-    counts = stack.proxy.counts() - counts_before
+    counts = (stack.proxy.counts() if stack.proxy else Counter()) - counts_before
     window = time.monotonic() - window_start
-    cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in stack.pids().items()}
+    cpu = {name: round(tree_cpu_seconds(pid) - cpu_before[name], 2) for name, pid in stack.pids().items()}
     if spy is not None:
         spy.wait(timeout=60)
     check_installed(client, names)
@@ -182,16 +182,31 @@ def idle_phase(stack: LocalStack, seconds: float) -> dict[str, Any]:
     return {"seconds": round(seconds, 3), "requests": dict(sorted((stack.proxy.counts() - before).items()))}
 
 
+def children_of(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        path = task / "children"
+        children += [int(child) for child in path.read_text().split()] if path.exists() else []
+    return children
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """CPU of a process and its descendants (devhost --processes N: the supervisor and its workers)."""
+    if pid is None:
+        return 0.0
+    try:
+        return cpu_seconds(pid) + sum(tree_cpu_seconds(child) for child in children_of(pid))
+    except OSError:
+        return 0.0
+
+
 def rss_kib(pid: int) -> int:
     """VmRSS of `pid` plus its descendants, in KiB (Linux /proc)."""
     total = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             total += int(line.split()[1])
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children = (task / "children").read_text().split() if (task / "children").exists() else []
-        total += sum(rss_kib(int(child)) for child in children)
-    return total
+    return total + sum(rss_kib(child) for child in children_of(pid))
 
 
 def rss_phase(stack: LocalStack, client: Client, count: int) -> dict[str, Any]:
@@ -233,7 +248,7 @@ def per_create(busy: dict[str, Any], idle: dict[str, Any], count: int) -> dict[s
 
 
 def measure(*, latency: int, rate: float, creates: int, keygen: int, live: int,
-            profile_to: Path | None = None) -> dict[str, Any]:
+            profile_to: Path | None = None, processes: int = 2) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="stack-bench-") as tmp, \
             local_stack(Path(tmp), STATUS_WAIT_TIMEOUT="01:00:00", CLEANUP_SCHEDULE=ONCE_A_YEAR) as stack:
         client = Client(stack)
@@ -249,7 +264,25 @@ def measure(*, latency: int, rate: float, creates: int, keygen: int, live: int,
         key = throughput_phase(stack, client, keygen, SSH_URL, "keygen")
         results["keygen"] = {k: v for k, v in key.items() if k != "requests"}
         results["rss"] = rss_phase(stack, client, live)
+    results["throughput_uncounted"] = [uncounted_phase(count, creates) for count in sorted({1, processes})]
     return results
+
+
+def uncounted_phase(processes: int, creates: int) -> dict[str, Any]:
+    """The throughput phase again on a fresh stack without the counting proxy (instrumentation, not the
+    product: it costs ~8 ms of CPU a create), with `processes` devhost workers on one port and one task hub
+    (partitioned, see devhost/README.md): what the stack does alone, and whether a second worker helps."""
+    with tempfile.TemporaryDirectory(prefix="stack-bench-") as tmp, \
+            local_stack(Path(tmp), processes=processes, counted=False, STATUS_WAIT_TIMEOUT="01:00:00",
+                        CLEANUP_SCHEDULE=ONCE_A_YEAR) as stack:
+        client = Client(stack)
+        stack.start_agent()
+        throughput_phase(stack, client, 10, HTTPS_URL, "warm")
+        busy = throughput_phase(stack, client, creates, HTTPS_URL, "create")
+        workers = stack.metrics().get("workers") or []
+    return {"processes": processes, **{k: v for k, v in busy.items() if k != "requests"},
+            "workers": [{k: w.get(k) for k in ("worker", "pid", "partitions", "activitiesCompleted", "steps")}
+                        for w in workers]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,10 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keygen", type=int, default=20, help="configurations with key generation")
     parser.add_argument("--live", type=int, default=1000, help="live orchestrations for the RSS figure")
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the throughput phase to this file")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="devhost worker processes of the last uncounted throughput run (after one with 1)")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args(argv)
     results = measure(latency=args.latency, rate=args.rate, creates=args.creates, keygen=args.keygen,
-                      live=args.live, profile_to=args.profile)
+                      live=args.live, profile_to=args.profile, processes=args.processes)
     text = json.dumps(results, indent=2)
     print(text)
     if args.json:

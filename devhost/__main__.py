@@ -65,11 +65,29 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def cmd_start(args: argparse.Namespace) -> int:
     from devhost.host import Host
 
+    if args.processes < 1:
+        raise SettingsError("--processes must be at least 1")
+    if args.processes > 1:
+        return run_supervisor(args)
     settings, config, index = prepare(args.app_dir)
     port = args.port or settings.local_http_port or DEFAULT_HTTP_PORT
-    host = Host(settings=settings, config=config, index=index, bind_host=args.host, port=port)
+    host = Host(settings=settings, config=config, index=index, bind_host=args.host, port=port,
+                reuse_port=args.reuse_port)
     asyncio.run(host.run())
     return 0
+
+
+def run_supervisor(args: argparse.Namespace) -> int:
+    """`--processes N`: the supervisor reads the settings for the port only; the workers load the app."""
+    from devhost.supervisor import Supervisor
+
+    path = Path(args.app_dir).resolve()
+    if not path.is_dir():
+        raise SettingsError(f"app folder {path} does not exist")
+    settings = load_settings(path)
+    configure_logging(level=logging.INFO, worker="supervisor")
+    port = args.port or settings.local_http_port or DEFAULT_HTTP_PORT
+    return Supervisor(processes=args.processes, app_dir=str(path), port=port, bind_host=args.host).run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--port", type=int, default=None,
                        help=f"HTTP port (default: local.settings.json Host.LocalHttpPort, else {DEFAULT_HTTP_PORT})")
     start.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    start.add_argument("--processes", type=int, default=1,
+                       help="worker processes sharing the port and the task hub (default 1: no supervisor)")
+    start.add_argument("--reuse-port", action="store_true",
+                       help="listen with SO_REUSEPORT (set by --processes; several hosts on one port)")
     start.set_defaults(handler=cmd_start)
     keys = sub.add_parser("keys", help="print the app's function keys (created if missing)")
     keys.add_argument("--app-dir", default=".")

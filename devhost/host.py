@@ -59,12 +59,13 @@ def display_host(bind_host: str) -> str:
 class Host:
     def __init__(self, *, settings: HostSettings, config: HostConfig, index: AppIndex,
                  bind_host: str = "127.0.0.1", port: int = 7071,
-                 services: list[HostService] | None = None) -> None:
+                 services: list[HostService] | None = None, reuse_port: bool = False) -> None:
         self.settings = settings
         self.config = config
         self.index = index
         self.bind_host = bind_host
         self.port = port
+        self.reuse_port = reuse_port  # NB: SO_REUSEPORT, for several worker processes on one port
         self.extensions = BindingExtensions()
         self.invoker = Invoker(extensions=self.extensions)
         self.services: list[HostService] = default_services() if services is None else services

@@ -209,7 +209,8 @@ class HttpFrontend:
         server = web.Server(self.handle, access_log=None)
         self._runner = web.ServerRunner(server, shutdown_timeout=self.shutdown_timeout)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host.bind_host, host.port, reuse_address=True)
+        site = web.TCPSite(self._runner, host.bind_host, host.port, reuse_address=True,
+                           reuse_port=getattr(host, "reuse_port", False) or None)
         await site.start()
         self._started = time.monotonic()
 

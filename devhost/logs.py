@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -43,10 +44,17 @@ def fields(**values: object) -> str:
     return " ".join(out)
 
 
+WORKER_ENV = "DEVHOST_WORKER"  # set by the `--processes` supervisor: each line says which worker wrote it
+
+
 class HostLogFormatter(logging.Formatter):
-    """`2026-11-25T14:00:00.123Z INFO logger message [function=... invocation_id=...]`."""
+    """`2026-11-25T14:00:00.123Z INFO logger message [function=... invocation_id=...] [worker=N]`."""
 
     converter = time.gmtime
+
+    def __init__(self, worker: str | None = None) -> None:
+        super().__init__()
+        self.worker = worker
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(record.created))
@@ -54,6 +62,8 @@ class HostLogFormatter(logging.Formatter):
         scope = getattr(record, "devhost_scope", None)
         if scope is not None:
             line += " " + fields(function=scope.function_name, invocation_id=scope.invocation_id)
+        if self.worker:
+            line += " " + fields(worker=self.worker)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         if record.stack_info:
@@ -70,10 +80,11 @@ class InvocationScopeFilter(logging.Filter):
         return True
 
 
-def configure_logging(*, level: int = logging.INFO, function_level: int | None = None) -> None:
+def configure_logging(*, level: int = logging.INFO, function_level: int | None = None,
+                      worker: str | None = None) -> None:
     """Route every logger (host and function code) to stderr in the host format."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(HostLogFormatter())
+    handler.setFormatter(HostLogFormatter(worker or os.environ.get(WORKER_ENV) or None))
     handler.addFilter(InvocationScopeFilter())
     root = logging.getLogger()
     for old in list(root.handlers):

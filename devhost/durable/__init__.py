@@ -2,7 +2,8 @@
 
 Modules, bottom to top: `options` (host.json), `history` (events in the Durable Task JSON shape),
 `replay` (task numbering and what the orchestrator's answer asks for), `store` (the table layout),
-`leasing` (one process per task hub), `metrics`, `engine` (steps, activities, timers, recovery),
+`leasing` (blob leases), `partitions` (who works which partition), `forwarding` (requests for
+other partitions go to their owner), `metrics`, `engine` (steps, activities, timers, recovery),
 `management` (the HTTP management API and the client binding), `service` (the host service).
 """
 

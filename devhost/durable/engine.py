@@ -13,10 +13,15 @@ activity is still pending in the history and runs again after the restart (at-le
 Durable Functions), the timer is re-armed, the child's status is read from its own row. Raised events
 and terminate requests are inbox rows until a step consumes them in the same transaction.
 
-On start (and after taking over the hub's lease) every non-terminal instance is loaded from its partition
-and its pending work rebuilt from the history: TaskScheduled without a completion -> run the activity;
-TimerCreated without TimerFired -> arm the timer; SubOrchestrationInstanceCreated without a completion ->
-make sure the child exists (or take its result).
+Ownership is per task hub partition (`partitions.py`: FNV-1a of the instance id mod partitionCount): the
+engine steps only instances of partitions this process holds the lease of. On acquiring partitions every
+non-terminal instance of them is loaded from its table partition and its pending work rebuilt from the
+history: TaskScheduled without a completion -> run the activity; TimerCreated without TimerFired -> arm
+the timer; SubOrchestrationInstanceCreated without a completion -> make sure the child exists (or take its
+result). Releasing a partition lets a step in progress finish and drops its instances from memory (results
+of activities still running are discarded; the next owner runs them again from the history). A child in
+another partition is created, and a child's result reaches a parent in another partition, through the
+owning process (`remote`, see forwarding.py). The ETag fence stays what makes two writers safe.
 
 Everything runs on the host's one event loop; orchestrator code and sync activities run in the invoker's
 thread pool. A semaphore per kind caps concurrency (host.json maxConcurrent{Orchestrator,Activity}Functions).
@@ -25,15 +30,16 @@ thread pool. A semaphore per kind caps concurrency (host.json maxConcurrent{Orch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import traceback
 import uuid
-from collections import OrderedDict
-from collections.abc import Coroutine
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 from azure.functions import meta
 
@@ -42,6 +48,7 @@ from devhost.durable import history as hist
 from devhost.durable.history import ACTIVE_STATUSES, TERMINAL_STATUSES, EventType, OrchestrationStatus
 from devhost.durable.metrics import DurableMetrics
 from devhost.durable.options import DurableOptions, timespan_text
+from devhost.durable.partitions import partition_of
 from devhost.durable.replay import Execution, FunctionCatalog, OrchestratorAnswer, completed_event
 from devhost.durable.store import (
     FINAL_PARTS,
@@ -69,10 +76,28 @@ LIVE_STATUSES = (*ACTIVE_STATUSES, "ContinuedAsNew")
 INVALID_ID_CHARS = set("/\\#?")
 MAX_INSTANCE_ID = 256
 FINISHED_CACHE = 2000
+RESULT_REDELIVERY_WINDOW = timedelta(minutes=2)  # a dead owner's partitions move within ~15 s
 
 
 class NotOwner(Exception):
-    """This process does not (yet) own the task hub's lease."""
+    """This process does not own the partition of the instance (another process holds its lease)."""
+
+    def __init__(self, message: str, instance_id: str | None = None) -> None:
+        super().__init__(message)
+        self.instance_id = instance_id
+
+
+class RemotePartitions(Protocol):
+    """What the engine asks of the processes owning other partitions (forwarding.py, through service.py)."""
+
+    async def create_child(self, *, name: str, instance_id: str, input_text: str | None,
+                           parent: tuple[str, str, int]) -> str:
+        """'created' or 'exists'; ValueError when the child cannot be created (e.g. input too large)."""
+        ...
+
+    async def deliver(self, instance_id: str, execution_id: str, event: dict[str, Any]) -> None:
+        """Hand a child's result to the owner of the parent; retries until some owner accepts it."""
+        ...
 
 
 class InstanceAlreadyExists(Exception):
@@ -170,7 +195,14 @@ class Engine:
         # Records of recently finished instances (this process wrote them, so they are current until purged):
         # status polls after completion and 410 answers cost no storage request.
         self.finished: OrderedDict[str, InstanceRecord] = OrderedDict()
-        self.owning = False
+        self.partition_count = options.partition_count
+        self.owned: set[int] = set()
+        self._recovering: dict[int, asyncio.Event] = {}
+        # Storage writes in progress outside a step (creations, inbox rows, purges), per partition: releasing a
+        # partition waits for them, so the next owner's recovery (which starts after the release) sees them.
+        self._writers: Counter[int] = Counter()
+        self._writers_done = asyncio.Condition()
+        self.remote: RemotePartitions | None = None
         self._orchestrator_slots = asyncio.Semaphore(options.max_orchestrators)
         self._activity_slots = asyncio.Semaphore(options.max_activities)
         self._tasks: set[asyncio.Task] = set()
@@ -193,9 +225,82 @@ class Engine:
         if not task.cancelled() and task.exception() is not None:
             log.error("durable background task %s failed", task.get_name(), exc_info=task.exception())
 
-    async def recover(self) -> int:
-        """Load every non-terminal instance of the hub and restart its pending work."""
-        ids = await self.store.active_instance_ids(LIVE_STATUSES)
+    @property
+    def owning(self) -> bool:
+        return bool(self.owned)
+
+    def partition(self, instance_id: str) -> int:
+        return partition_of(instance_id, self.partition_count)
+
+    def owns(self, instance_id: str) -> bool:
+        return partition_of(instance_id, self.partition_count) in self.owned
+
+    def new_instance_id(self) -> str:
+        """A fresh id, preferably in a partition this process owns (its first episode then runs here)."""
+        instance_id = uuid.uuid4().hex
+        for _ in range(64):
+            if not self.owned or self.owns(instance_id):
+                break
+            instance_id = uuid.uuid4().hex
+        return instance_id
+
+    async def adopt_partitions(self, partitions: set[int]) -> None:
+        """Newly owned partitions: work their instances from now on (recovered from the table)."""
+        for k in partitions:
+            self._recovering.setdefault(k, asyncio.Event())
+        self.owned |= partitions
+        try:
+            await self.recover(partitions)
+        finally:
+            for k in partitions:
+                event = self._recovering.pop(k, None)
+                if event is not None:
+                    event.set()
+
+    @contextlib.asynccontextmanager
+    async def _writing(self, instance_id: str) -> AsyncIterator[None]:
+        """A write to the instance's table partition that must land while this process owns its partition."""
+        self._require_owner(instance_id)
+        k = self.partition(instance_id)
+        self._writers[k] += 1
+        try:
+            yield
+        finally:
+            self._writers[k] -= 1
+            if self._writers[k] <= 0:
+                del self._writers[k]
+            async with self._writers_done:
+                self._writers_done.notify_all()
+
+    async def drop_partitions(self, partitions: set[int]) -> None:
+        """Stop working these partitions: steps and writes in progress finish, then their instances leave memory."""
+        self.owned -= partitions
+        async with self._writers_done:
+            await self._writers_done.wait_for(lambda: not any(self._writers.get(k) for k in partitions))
+        dropped = [inst for instance_id, inst in self.instances.items() if self.partition(instance_id) in partitions]
+        for inst in dropped:
+            inst.gone = True
+            self._cancel_timers(inst)
+            del self.instances[inst.instance_id]
+        for inst in dropped:
+            async with inst.lock:  # NB: a step in progress commits (or fails) before the lease goes
+                pass
+        for instance_id in [i for i in self.finished if self.partition(i) in partitions]:
+            del self.finished[instance_id]
+        if dropped:
+            log.info("durable partitions dropped %s", fields(partitions=",".join(map(str, sorted(partitions))),
+                                                              instances=len(dropped)))
+
+    async def _recovered(self, instance_id: str) -> None:
+        """Wait while the instance's partition is being recovered (it may not be in memory yet)."""
+        event = self._recovering.get(self.partition(instance_id))
+        if event is not None:
+            await event.wait()
+
+    async def recover(self, partitions: set[int] | None = None) -> int:
+        """Load every non-terminal instance of the partitions (default: all owned) and restart its work."""
+        wanted = self.owned if partitions is None else partitions
+        ids = [i for i in await self.store.active_instance_ids(LIVE_STATUSES) if self.partition(i) in wanted]
         slots = asyncio.Semaphore(8)
 
         async def load(instance_id: str) -> None:
@@ -206,14 +311,41 @@ class Engine:
                 # NB: one unreadable partition must not keep the rest of the hub from running
                 log.exception("durable recovery: cannot load instance %s", fields(instance_id=instance_id))
                 return
-            if snapshot.instance is not None and snapshot.instance.status in LIVE_STATUSES:
+            if (snapshot.instance is not None and snapshot.instance.status in LIVE_STATUSES
+                    and self.owns(instance_id) and instance_id not in self.instances):
                 self._adopt(snapshot)
 
         await asyncio.gather(*(load(i) for i in ids))
+        await self._redeliver_results(wanted)
         if ids:
-            log.info("durable recovery %s", fields(hub=self.options.hub_name, instances=len(ids)))
+            log.info("durable recovery %s", fields(hub=self.options.hub_name, instances=len(ids),
+                                                   partitions=",".join(map(str, sorted(wanted)))))
         self.metrics.count("instancesRecovered", len(ids))
         return len(ids)
+
+    async def _redeliver_results(self, partitions: set[int]) -> None:
+        """Send the results of children of these partitions that finished lately to their parents again.
+
+        NB: a process that dies between a child's final commit and handing its result to a parent in another
+        partition would leave a parent that stays loaded elsewhere waiting forever; the new owner of the
+        child's partition closes that gap. Parents ignore results they already have.
+        """
+        since = hist.utcnow() - RESULT_REDELIVERY_WINDOW
+        try:
+            records = await self.store.finished_children(since, TERMINAL_STATUSES)
+        except Exception:
+            log.exception("durable recovery: cannot read recently finished sub-orchestrations")
+            return
+        for record in records:
+            if self.partition(record.instance_id) not in partitions or record.parent_task_id is None:
+                continue
+            assert record.parent_instance_id is not None
+            result = self._child_result(record, record.parent_task_id)
+            if self.owns(record.parent_instance_id) or self.remote is None:
+                self._deliver(record.parent_instance_id, record.parent_execution_id or "", result)
+            else:
+                self._spawn(self.remote.deliver(record.parent_instance_id, record.parent_execution_id or "", result),
+                            f"durable-result-{record.parent_instance_id}")
 
     def _adopt(self, snapshot: PartitionSnapshot) -> Instance:
         """Take over an instance from its stored partition: cache its history, re-dispatch pending work."""
@@ -239,7 +371,7 @@ class Engine:
         return inst
 
     async def shutdown(self) -> None:
-        self.owning = False
+        self.owned.clear()
         for inst in self.instances.values():
             self._cancel_timers(inst)
             inst.gone = True
@@ -260,18 +392,20 @@ class Engine:
 
     # ------------------------------------------------------------ client operations
 
-    def _require_owner(self) -> None:
-        if not self.owning:
-            raise NotOwner("this devhost process does not own the task hub (another process holds its lease)")
+    def _require_owner(self, instance_id: str) -> None:
+        if not self.owns(instance_id):
+            raise NotOwner(f"this devhost process does not own partition {self.partition(instance_id)} "
+                           f"(instance {instance_id!r}); another process holds its lease", instance_id)
 
     async def start_new(self, name: str, instance_id: str | None, input_token: Any) -> str:
         """Create an instance and run its first episode; returns the instance id."""
-        self._require_owner()
         problem = self.catalog.orchestrator_error(name)
         if problem:
             raise ValueError(problem)
-        instance_id = instance_id or uuid.uuid4().hex
+        instance_id = instance_id or self.new_instance_id()
         validate_instance_id(instance_id)
+        self._require_owner(instance_id)
+        await self._recovered(instance_id)
         outcome = await self._create(name=self.catalog.orchestrators[name.lower()], instance_id=instance_id,
                                      input_text=None if input_token is None else json.dumps(input_token),
                                      parent=None)
@@ -283,6 +417,12 @@ class Engine:
     async def _create(self, *, name: str, instance_id: str, input_text: str | None,
                       parent: tuple[str, str, int] | None) -> str:
         """'created', or 'exists' when a live instance has that id (the real default: NonRunningStates)."""
+        async with self._writing(instance_id):
+            return await self._create_owned(name=name, instance_id=instance_id, input_text=input_text,
+                                            parent=parent)
+
+    async def _create_owned(self, *, name: str, instance_id: str, input_text: str | None,
+                            parent: tuple[str, str, int] | None) -> str:
         live = self.instances.get(instance_id)
         if live is not None and not live.gone:
             return "exists"
@@ -316,9 +456,24 @@ class Engine:
                                                      parent=parent[0] if parent else None))
         return "created"
 
+    async def create_child(self, *, name: str, instance_id: str, input_text: str | None,
+                           parent: tuple[str, str, int]) -> str:
+        """A sub-orchestration whose parent lives in another partition ('created' / 'exists')."""
+        self._require_owner(instance_id)
+        await self._recovered(instance_id)
+        return await self._create(name=name, instance_id=instance_id, input_text=input_text, parent=parent)
+
+    async def accept_result(self, instance_id: str, execution_id: str, event: dict[str, Any]) -> None:
+        """A child's result from another partition's owner. NB: a parent not in memory yet (its partition is
+        being recovered) re-reads the child's row when it is adopted, so dropping the result then is safe."""
+        self._require_owner(instance_id)
+        await self._recovered(instance_id)
+        self._deliver(instance_id, execution_id, event)
+
     async def _control(self, instance_id: str, item: InboxItem) -> int:
         """Write a durable request (event / terminate / suspend / resume): 202, or 404 / 410."""
-        self._require_owner()
+        self._require_owner(instance_id)
+        await self._recovered(instance_id)
         inst = self.instances.get(instance_id)
         if inst is None or inst.gone:
             record = self.finished.get(instance_id) or await self.store.read_instance(instance_id)
@@ -327,8 +482,11 @@ class Engine:
             if record.status in TERMINAL_STATUSES:
                 return 410
             raise NotOwner(f"instance {instance_id!r} is not loaded by this process")
-        await self.store.add_inbox(instance_id, item)
+        async with self._writing(instance_id):
+            await self.store.add_inbox(instance_id, item)
         if inst.gone:
+            if not self.owns(instance_id):
+                return 202  # NB: its partition was released after the write: the next owner reads the row
             # NB: purged or finished while we wrote: do not leave a row behind for a future instance
             await self.store.delete_rows(instance_id, [item.row_key])
             return 410
@@ -364,6 +522,8 @@ class Engine:
 
     async def purge(self, instance_id: str) -> int:
         """Delete an instance and its history, whatever its status; returns the number deleted (0 or 1)."""
+        self._require_owner(instance_id)
+        await self._recovered(instance_id)
         self.finished.pop(instance_id, None)
         inst = self.instances.pop(instance_id, None)
         if inst is not None:
@@ -371,13 +531,14 @@ class Engine:
             self._cancel_timers(inst)
             async with inst.lock:  # NB: let a step in progress finish before its rows go
                 pass
-        deleted = await self.store.purge(instance_id)
+        async with self._writing(instance_id):
+            deleted = await self.store.purge(instance_id)
         return 1 if deleted else 0
 
     # ------------------------------------------------------------ stepping
 
     def _wake(self, inst: Instance) -> None:
-        if inst.driving or not inst.has_work() or not self.owning:
+        if inst.driving or not inst.has_work() or not self.owns(inst.instance_id):
             return
         inst.driving = True
         self._spawn(self._drive(inst), f"durable-step-{inst.instance_id}")
@@ -385,7 +546,7 @@ class Engine:
     async def _drive(self, inst: Instance) -> None:
         try:
             await asyncio.sleep(0)  # let results arriving in the same loop turn join this step
-            while self.owning and inst.has_work():
+            while self.owns(inst.instance_id) and inst.has_work():
                 if inst.backoff:
                     await asyncio.sleep(inst.backoff)
                 async with self._orchestrator_slots, inst.lock:
@@ -404,11 +565,13 @@ class Engine:
                                       fields(instance_id=inst.instance_id, retry_in_s=inst.backoff))
         finally:
             inst.driving = False
-        if inst.has_work() and self.owning:
+        if inst.has_work() and self.owns(inst.instance_id):
             self._wake(inst)
 
     async def _reload(self, inst: Instance) -> None:
         snapshot = await self.store.load_partition(inst.instance_id)
+        if inst.gone or not self.owns(inst.instance_id):
+            return  # NB: dropped with its partition meanwhile
         if snapshot.instance is None or snapshot.instance.status not in LIVE_STATUSES:
             inst.gone = True
             self._cancel_timers(inst)
@@ -621,7 +784,10 @@ class Engine:
         inst.record = new
         if not inst.stored:
             inst.stored = True
-            self.instances[new.instance_id] = inst
+            if self.owns(new.instance_id):
+                self.instances[new.instance_id] = inst
+            else:  # NB: its partition was released while the first episode ran: the next owner recovers it
+                inst.gone = True
         if new.generation != old.generation:  # continue-as-new: a fresh execution and history
             old_keys = inst.history_keys
             inst.execution = Execution(execution_id=new.execution_id)
@@ -658,8 +824,12 @@ class Engine:
                 fields(name=record.name, instance_id=record.instance_id,
                        output=None if record.status == "Completed" else record.output_text))
         if record.parent_instance_id is not None and record.parent_task_id is not None:
-            self._deliver(record.parent_instance_id, record.parent_execution_id or "",
-                          self._child_result(record, record.parent_task_id))
+            result = self._child_result(record, record.parent_task_id)
+            if self.owns(record.parent_instance_id) or self.remote is None:
+                self._deliver(record.parent_instance_id, record.parent_execution_id or "", result)
+            else:
+                self._spawn(self.remote.deliver(record.parent_instance_id, record.parent_execution_id or "", result),
+                            f"durable-result-{record.parent_instance_id}")
 
     @staticmethod
     def _child_result(record: InstanceRecord, task_id: int) -> dict[str, Any]:
@@ -682,6 +852,8 @@ class Engine:
     # ------------------------------------------------------------ work: activities, timers, children
 
     def _dispatch(self, inst: Instance, decisions: list[dict[str, Any]]) -> None:
+        if inst.gone:  # NB: its partition was released during the step: the next owner dispatches the work
+            return
         execution_id = inst.record.execution_id
         for ev in decisions:
             kind = ev["EventType"]
@@ -762,7 +934,7 @@ class Engine:
             return (record.parent_instance_id, record.parent_execution_id, record.parent_task_id) == link
 
         live = self.instances.get(child_id)
-        if live is not None and not live.gone and live.stored:
+        if live is not None and not live.gone and live.stored and self.owns(child_id):
             if not linked(live.record):
                 reason = f"An orchestration with instance ID '{child_id}' is already running"
                 self._deliver(parent.instance_id, execution_id,
@@ -774,12 +946,21 @@ class Engine:
                 self._deliver(parent.instance_id, execution_id, self._child_result(existing, ev["EventId"]))
             return  # NB: a live child of ours is loaded by recovery and reports when it finishes
         delay = 0.2
+        name = self.catalog.orchestrators.get(ev["Name"].lower(), ev["Name"])
         while True:
             try:
-                outcome = await self._create(name=self.catalog.orchestrators.get(ev["Name"].lower(), ev["Name"]),
-                                             instance_id=child_id, input_text=json.dumps(ev.get("Input")),
-                                             parent=link)
+                if self.owns(child_id) or self.remote is None:
+                    outcome = await self._create(name=name, instance_id=child_id,
+                                                 input_text=json.dumps(ev.get("Input")), parent=link)
+                else:
+                    outcome = await self.remote.create_child(name=name, instance_id=child_id,
+                                                             input_text=json.dumps(ev.get("Input")), parent=link)
                 break
+            except NotOwner:  # NB: the child's partition changed hands meanwhile: ask its (new) owner
+                await asyncio.sleep(0.05)
+                if parent.gone or not self.owns(parent.instance_id):
+                    return
+                continue
             except ValueError as exc:  # e.g. an input too large to store: the child cannot exist
                 self._deliver(parent.instance_id, execution_id, hist.suborchestration_failed(
                     hist.utcnow(), ev["EventId"], f"Could not create sub-orchestration '{child_id}': {exc}", ""))
@@ -790,7 +971,7 @@ class Engine:
                               fields(instance_id=child_id, retry_in_s=delay))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-                if parent.gone or not self.owning:
+                if parent.gone or not self.owns(parent.instance_id):
                     return
         if outcome == "exists":
             reason = f"An orchestration with instance ID '{child_id}' is already running"

@@ -1,34 +1,26 @@
-"""One devhost process works a task hub at a time: a renewed blob lease on `{hub}-leases/devhost-owner`.
+"""Blob leases held by a devhost process: 15 s, renewed every 5 s, released at once on a clean stop.
 
-The owner renews every 5 s (lease duration 15 s). Another process waits and takes over when the lease
-expires, i.e. at most ~15 s after the owner stopped renewing. A clean stop releases the lease at once.
-
-A crashed owner on the SAME machine does not make its successor wait: the owner writes its host name,
-pid and process start time in the blob's metadata; a newcomer that finds the lease held by a process of
-this machine that no longer exists (or whose pid now belongs to another process) breaks the lease.
+`partitions.py` holds one per task hub partition and one per live worker process with them. A holder writes
+its host name, pid and process start time in the blob's metadata, so a lease left by a process of THIS
+machine that no longer exists (SIGKILL; or whose pid now belongs to another process) is broken at once
+instead of waited for: a restart or a surviving worker does not wait out the 15 s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
-import uuid
+import time
 from pathlib import Path
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob.aio import BlobClient, BlobLeaseClient, BlobServiceClient
-
-from devhost.durable.metrics import DurableMetrics, counting_hook
-from devhost.settings import StorageAccount
+from azure.storage.blob.aio import BlobClient, BlobLeaseClient
 
 log = logging.getLogger("devhost.durable.lease")
 
-LEASE_BLOB = "devhost-owner"
-LEASE_SECONDS = 15
+LEASE_SECONDS = 15  # NB: the shortest finite lease Azure Storage (and Azurite) accepts
 RENEW_SECONDS = 5.0
-RETRY_SECONDS = 1.0
 
 
 def process_start_ticks(pid: int) -> str | None:
@@ -39,6 +31,12 @@ def process_start_ticks(pid: int) -> str | None:
         return None
     fields = text.rsplit(")", 1)[-1].split()
     return fields[19] if len(fields) > 19 else None
+
+
+def holder_metadata() -> dict[str, str]:
+    """Who holds a lease: what `holder_is_gone` checks."""
+    return {"holderhost": socket.gethostname(), "holderpid": str(os.getpid()),
+            "holderstart": process_start_ticks(os.getpid()) or ""}
 
 
 def holder_is_gone(metadata: dict[str, str]) -> bool:
@@ -62,103 +60,71 @@ def holder_is_gone(metadata: dict[str, str]) -> bool:
     return bool(started and current and started != current)
 
 
-class HubLease:
-    def __init__(self, *, storage: StorageAccount, container: str, metrics: DurableMetrics) -> None:
-        self.container = container
-        self.lease_id = str(uuid.uuid4())
-        self._service = BlobServiceClient.from_connection_string(
-            storage.connection_string, raw_request_hook=counting_hook(metrics, "blob"))
-        self._blob: BlobClient = self._service.get_blob_client(container, LEASE_BLOB)
-        self.lost = asyncio.Event()
-        self._renewer: asyncio.Task | None = None
-        self._lease: BlobLeaseClient | None = None
+class BlobLease:
+    """One blob this process leases: try to acquire (breaking a dead holder's lease), renew, release."""
+
+    def __init__(self, blob: BlobClient, lease_id: str, metadata: dict[str, str]) -> None:
+        self.blob = blob
+        self.lease_id = lease_id
+        self.metadata = metadata
         self.held = False
+        self.renewed_at = 0.0
 
-    async def close(self) -> None:
-        await self._service.close()
-
-    async def _ensure_blob(self) -> None:
-        try:
-            await self._service.create_container(self.container)
-        except ResourceExistsError:
-            pass
-        try:
-            await self._blob.upload_blob(b"", overwrite=False)
-        except ResourceExistsError:
-            pass
-
-    async def acquire(self, stopping: asyncio.Event) -> bool:
-        """Wait until we hold the lease (True), or until `stopping` is set (False)."""
-        await self._ensure_blob()
-        waited_logged = False
-        while not stopping.is_set():
+    async def try_acquire(self) -> bool:
+        """One attempt: True when we hold the lease now (a lease of a gone process is broken first)."""
+        for _ in range(3):
             try:
-                self._lease = await self._blob.acquire_lease(lease_duration=LEASE_SECONDS, lease_id=self.lease_id)
-                await self._blob.set_blob_metadata(
-                    {"holderhost": socket.gethostname(), "holderpid": str(os.getpid()),
-                     "holderstart": process_start_ticks(os.getpid()) or ""}, lease=self.lease_id)
+                await self.blob.acquire_lease(lease_duration=LEASE_SECONDS, lease_id=self.lease_id)
+                await self.blob.set_blob_metadata(self.metadata, lease=self.lease_id)
                 self.held = True
-                self.lost.clear()
-                self._renewer = asyncio.create_task(self._renew_loop(), name="durable-lease-renew")
+                self.renewed_at = time.monotonic()
                 return True
-            except ResourceExistsError:
-                pass
             except ResourceNotFoundError:
-                await self._ensure_blob()
+                try:
+                    await self.blob.upload_blob(b"", overwrite=False)
+                except ResourceExistsError:
+                    pass
                 continue
             except HttpResponseError as exc:
                 if exc.status_code != 409:
                     raise
             try:
-                props = await self._blob.get_blob_properties()
-                if holder_is_gone(dict(props.metadata or {})):
-                    log.warning("task hub lease held by a process that is gone (pid %s); breaking it",
-                                (props.metadata or {}).get("holderpid"))
-                    await BlobLeaseClient(self._blob).break_lease(lease_break_period=0)
-                    continue
+                props = await self.blob.get_blob_properties()
             except ResourceNotFoundError:
                 continue
-            if not waited_logged:
-                log.warning("task hub is owned by another devhost process; waiting for its lease "
-                            "(up to %ss after it stops)", LEASE_SECONDS)
-                waited_logged = True
-            try:
-                await asyncio.wait_for(stopping.wait(), RETRY_SECONDS)
-            except TimeoutError:
-                pass
+            if props.lease.state == "leased" and not holder_is_gone(dict(props.metadata or {})):
+                return False
+            if props.lease.state == "leased":
+                log.warning("lease held by a process that is gone; breaking it %s",
+                            f"blob={self.blob.blob_name} pid={(props.metadata or {}).get('holderpid')}")
+                await BlobLeaseClient(self.blob).break_lease(lease_break_period=0)
         return False
 
-    async def _renew_loop(self) -> None:
-        failures = 0
-        while self.held:
-            await asyncio.sleep(RENEW_SECONDS)
-            try:
-                assert self._lease is not None
-                await self._lease.renew()
-                failures = 0
-            except (ResourceExistsError, ResourceNotFoundError):
-                log.error("task hub lease lost to another process")
-                self._lose()
-                return
-            except (AzureError, OSError) as exc:  # NB: storage hiccup: retry until the lease would expire
-                failures += 1
-                log.warning("task hub lease renewal failed (%s)", type(exc).__name__)
-                if failures * RENEW_SECONDS >= LEASE_SECONDS - RENEW_SECONDS:
-                    self._lose()
-                    return
-
-    def _lose(self) -> None:
-        self.held = False
-        self.lost.set()
+    async def renew(self) -> bool:
+        """False when the lease is lost (taken, or not renewed for most of its period)."""
+        try:
+            await BlobLeaseClient(self.blob, lease_id=self.lease_id).renew()
+            self.renewed_at = time.monotonic()
+            return True
+        except (ResourceExistsError, ResourceNotFoundError):
+            self.held = False
+            return False
+        except HttpResponseError as exc:
+            if exc.status_code in (409, 412):
+                self.held = False
+                return False
+            reason = type(exc).__name__
+        except (AzureError, OSError) as exc:  # NB: storage hiccup: keep it until the lease would expire
+            reason = type(exc).__name__
+        log.warning("lease renewal failed %s", f"blob={self.blob.blob_name} reason={reason}")
+        if time.monotonic() - self.renewed_at >= LEASE_SECONDS - RENEW_SECONDS:
+            self.held = False
+            return False
+        return True
 
     async def release(self) -> None:
         self.held = False
-        if self._renewer is not None:
-            self._renewer.cancel()
-            self._renewer = None
-        if self._lease is not None:
-            try:
-                await self._lease.release()
-            except HttpResponseError:
-                pass
-            self._lease = None
+        try:
+            await BlobLeaseClient(self.blob, lease_id=self.lease_id).release()
+        except (AzureError, OSError):
+            pass

@@ -19,6 +19,14 @@ Routes (relative to either base; literal segments case-insensitive):
     POST   instances/{instanceId}/rewind                   501 (not supported by devhost)
 
 A `taskHub` query parameter naming another hub gets 400: one devhost serves one task hub.
+
+Several processes may share the hub (partitions.py). A request that changes an instance of a partition
+this process does not own (start, raise event, terminate, suspend, resume, restart, purge) is forwarded to
+the owner's RPC listener (forwarding.py) with the original Host header, so the answer (and the URLs in it)
+is the one the owner would give directly; reads go straight to the table. A start without an instance id
+gets an id in a partition this process owns, so it needs no forwarding. The RPC listener also serves the
+engine's internal routes (`devhost/children`, `devhost/results`, `devhost/metrics`); those require the
+durable system key or the master key.
 """
 
 from __future__ import annotations
@@ -38,6 +46,14 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from devhost.durable.engine import Engine, InstanceAlreadyExists, NotOwner
+from devhost.durable.forwarding import (
+    FORWARDED_HEADER,
+    INTERNAL_PREFIX,
+    KEY_HEADER,
+    NOT_OWNER_HEADER,
+    Forwarder,
+    NoOwner,
+)
 from devhost.durable.history import TERMINAL_STATUSES, display_history, parse_json_token
 from devhost.durable.store import InstanceRecord
 from devhost.http_server import BodyTooLarge, RequestLog, empty, presented_key, read_body
@@ -142,6 +158,8 @@ class ManagementApi:
                  public_base_url: Callable[[], str]) -> None:
         self.hub_name = hub_name
         self._engine = engine
+        self.forwarder: Forwarder | None = None
+        self.local_metrics: Callable[[], dict[str, Any]] | None = None
         self._keys = keys
         self._public_base_url = public_base_url
         self._rpc_runner: web.ServerRunner | None = None
@@ -224,6 +242,12 @@ class ManagementApi:
         path = request.path.lstrip("/")
         if not path.lower().startswith(RPC_PREFIX):
             response: web.StreamResponse = empty(404)
+        elif path[len(RPC_PREFIX):].lower().startswith(INTERNAL_PREFIX):
+            try:
+                response = await self.internal(request, path[len(RPC_PREFIX) + len(INTERNAL_PREFIX):].strip("/"))
+            except Exception:
+                log.exception("durable internal request failed %s", fields(method=request.method))
+                response = error_response(500, "Something went wrong while processing your request")
         else:
             try:
                 response = await self.dispatch(request, path[len(RPC_PREFIX):])
@@ -261,6 +285,9 @@ class ManagementApi:
         if hub and hub.lower() != self.hub_name.lower():
             problem = ValueError(f"devhost serves the task hub '{self.hub_name}' only (taskHub={hub})")
             return error_response(400, "One or more of the arguments submitted is incorrect", problem)
+        target = _target_instance(method, segments)
+        if target is not None and not engine.owns(target):
+            return await self.forward(request, engine, target, rest)
         try:
             if segments and segments[0].lower() == "orchestrators" and len(segments) in (2, 3):
                 if method != "POST":
@@ -286,7 +313,11 @@ class ManagementApi:
                     return await self.raise_event(request, engine, instance_id, segments[3])
             return empty(404)
         except NotOwner as exc:
-            return error_response(503, "The task hub is not available in this devhost process", exc)
+            if exc.instance_id is not None and FORWARDED_HEADER not in request.headers:
+                return await self.forward(request, engine, exc.instance_id, rest)
+            return self.not_owner(exc)
+        except NoOwner as exc:
+            return error_response(503, "No devhost process owns this instance's partition right now", exc)
         except ValueError as exc:
             return error_response(400, "One or more of the arguments submitted is incorrect", exc)
         except BodyTooLarge:
@@ -300,15 +331,22 @@ class ManagementApi:
 
     async def start(self, request: web.BaseRequest, engine: Engine, name: str,
                     instance_id: str | None) -> web.StreamResponse:
-        body = await read_body(request, RPC_BODY_LIMIT)
+        body = await body_of(request)
         input_token = None
         if body:
             try:
                 input_token = json.loads(body)
             except ValueError as exc:
                 return error_response(400, "Invalid JSON content", exc)
+        if not instance_id:
+            problem = engine.catalog.orchestrator_error(name)
+            if problem:
+                raise ValueError(problem)
+            instance_id = engine.new_instance_id()
+            if not engine.owns(instance_id):  # NB: this process owns no partition right now
+                return await self.forward(request, engine, instance_id, f"orchestrators/{name}/{instance_id}")
         try:
-            new_id = await engine.start_new(name, instance_id or None, input_token)
+            new_id = await engine.start_new(name, instance_id, input_token)
         except InstanceAlreadyExists as exc:
             return error_response(500, "Something went wrong while processing your request", exc)
         return await self._check_status_or_wait(request, engine, new_id)
@@ -371,6 +409,19 @@ class ManagementApi:
             return empty(404)
         return json_response({"instancesDeleted": await engine.purge(instance_id)})
 
+    async def _purge_one(self, engine: Engine, instance_id: str) -> int:
+        """Purge by filters, one instance: here when its partition is ours, else through its owner."""
+        if engine.owns(instance_id) or self.forwarder is None:
+            try:
+                return await engine.purge(instance_id)
+            except NotOwner:
+                if self.forwarder is None:
+                    raise
+        answer = await self.forwarder.send(instance_id, "DELETE", f"instances/{instance_id}")
+        if answer is None:
+            return await engine.purge(instance_id)
+        return int((answer.json() or {}).get("instancesDeleted", 0)) if answer.status == 200 else 0
+
     async def purge_by_filters(self, request: web.BaseRequest, engine: Engine) -> web.StreamResponse:
         query = request.rel_url.query
         created_from = parse_time(query_value(query, "createdTimeFrom"))
@@ -387,7 +438,7 @@ class ManagementApi:
                                                                 created_to=created_to, top=1000,
                                                                 continuation=token)
             for record in records:
-                deleted += await engine.purge(record.instance_id)
+                deleted += await self._purge_one(engine, record.instance_id)
             if not token:
                 break
         if deleted == 0:
@@ -406,8 +457,11 @@ class ManagementApi:
         if operation == "restart":
             new_flag = parse_bool(query_value(request.rel_url.query, "restartWithNewInstanceId"))
             input_token = None if record.input_text is None else json.loads(record.input_text)
-            new_id = await engine.start_new(record.name, None if new_flag in (None, True) else instance_id,
-                                            input_token)
+            new_id = engine.new_instance_id() if new_flag in (None, True) else instance_id
+            if not engine.owns(new_id):
+                request["devhost_body"] = json.dumps(input_token).encode()
+                return await self.forward(request, engine, new_id, f"orchestrators/{record.name}/{new_id}")
+            new_id = await engine.start_new(record.name, new_id, input_token)
             return await self._check_status_or_wait(request, engine, new_id)
         if record.status in TERMINAL_STATUSES:
             return empty(410)
@@ -426,12 +480,107 @@ class ManagementApi:
         media = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if media != "application/json":
             return error_response(400, "Only application/json request content is supported")
-        body = await read_body(request, RPC_BODY_LIMIT)
+        body = await body_of(request)
         try:
             token = json.loads(body.decode("utf-8"))
         except ValueError as exc:
             return error_response(400, "Invalid JSON content", exc)
         return empty(await engine.raise_event(instance_id, event_name, json.dumps(token)))
+
+
+    # ------------------------------------------------------------ other partitions' owners
+
+    def not_owner(self, exc: Exception) -> web.Response:
+        """503 marked for the forwarding process: look the owner up again and retry."""
+        response = error_response(503, "This devhost process does not own the instance's partition", exc)
+        response.headers[NOT_OWNER_HEADER] = "1"
+        response.headers["Retry-After"] = "1"
+        return response
+
+    async def forward(self, request: web.BaseRequest, engine: Engine, instance_id: str,
+                      path: str) -> web.StreamResponse:
+        """Answer with the owner's answer to the same request (`path` relative to the management base)."""
+        if FORWARDED_HEADER in request.headers or self.forwarder is None:
+            return self.not_owner(NotOwner(f"partition {engine.partition(instance_id)} is not owned here",
+                                           instance_id))
+        method = request.method
+        body = await body_of(request) if method in ("POST", "PUT", "DELETE") else None
+        headers = {"Host": request.host}
+        if request.headers.get("Content-Type"):
+            headers["Content-Type"] = request.headers["Content-Type"]
+        try:
+            answer = await self.forwarder.send(instance_id, method, path, query=list(request.rel_url.query.items()),
+                                               headers=headers, body=body)
+        except NoOwner as exc:
+            log.warning("durable request not forwarded: no owner %s",
+                        fields(instance_id=instance_id, partition=engine.partition(instance_id)))
+            response = error_response(503, "No devhost process owns this instance's partition right now", exc)
+            response.headers["Retry-After"] = "1"
+            return response
+        if answer is None:  # NB: the partition became ours meanwhile: handle it here
+            rounds = request.get("devhost_rounds", 0)
+            if rounds >= 3:
+                return self.not_owner(NotOwner("the partition's ownership keeps changing", instance_id))
+            request["devhost_rounds"] = rounds + 1
+            return await self.dispatch(request, path)
+        return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+
+    async def internal(self, request: web.BaseRequest, route: str) -> web.StreamResponse:
+        """The engine's routes between the processes of one hub (RPC listener only; a key is required)."""
+        keys = self._keys()
+        key = request.headers.get(KEY_HEADER) or ""
+        allowed = [k for k in (keys.master_key if keys else None, self.system_key) if k]
+        if not key or not any(hmac.compare_digest(key.encode(), k.encode()) for k in allowed):
+            return empty(401)
+        engine = self._engine()
+        if engine is None:
+            return empty(404)
+        route = route.lower()
+        if route == "metrics" and request.method == "GET":
+            return json_response(self.local_metrics() if self.local_metrics else {})
+        if request.method != "POST" or route not in ("children", "results"):
+            return empty(404)
+        doc = json.loads(await body_of(request))
+        try:
+            if route == "children":
+                parent = doc["parent"]
+                try:
+                    outcome = await engine.create_child(name=doc["name"], instance_id=doc["instanceId"],
+                                                        input_text=doc.get("input"),
+                                                        parent=(parent[0], parent[1], int(parent[2])))
+                except ValueError as exc:
+                    return json_response({"error": str(exc)}, 400)
+                return json_response({"outcome": outcome})
+            await engine.accept_result(doc["instanceId"], doc["executionId"], doc["event"])
+            return empty(202)
+        except NotOwner as exc:
+            return self.not_owner(exc)
+
+
+async def body_of(request: web.BaseRequest) -> bytes:
+    """The request body, read once (a request may be handled here and then forwarded, or the reverse)."""
+    if "devhost_body" not in request:
+        request["devhost_body"] = await read_body(request, RPC_BODY_LIMIT)
+    return request["devhost_body"]
+
+
+def _target_instance(method: str, segments: list[str]) -> str | None:
+    """The instance a request changes (it must be handled by the owner of its partition), else None."""
+    head = segments[0].lower() if segments else ""
+    if head == "orchestrators" and len(segments) == 3 and method == "POST":
+        return segments[2] or None
+    if head != "instances" or len(segments) < 2:
+        return None
+    if len(segments) == 2:
+        return segments[1] if method == "DELETE" else None
+    if method != "POST":
+        return None
+    operation = segments[2].lower()
+    if len(segments) == 3 and operation in ("terminate", "suspend", "resume"):
+        return segments[1]
+    if len(segments) == 4 and operation == "raiseevent":
+        return segments[1]
+    return None
 
 
 def _seconds(value: str | None) -> float | None:

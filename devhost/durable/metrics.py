@@ -67,3 +67,36 @@ def counting_hook(metrics: DurableMetrics, service: str) -> Callable[[Any], None
         metrics.count_request(request_kind(service, http.method, http.url, http.headers))
 
     return on_request
+
+
+WORKER_FIGURES = ("instancesInMemory", "activitiesInFlight", "activitiesCompleted", "steps", "orchestratorEpisodes",
+                  "storageRequests")
+
+
+def merge_snapshots(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
+    """The hub-wide picture from each live worker's own metrics: counters summed, one entry per worker.
+
+    The first snapshot is this process's; with one worker the top-level figures are exactly its own.
+    """
+    merged: dict[str, Any] = {}
+    for snap in snapshots:
+        for key, value in snap.items():
+            if key in ("worker", "partitions"):
+                continue
+            if key == "storageRequestsByKind":
+                kinds = merged.setdefault(key, {})
+                for kind, count in value.items():
+                    kinds[kind] = kinds.get(kind, 0) + count
+            elif key == "owner":
+                merged[key] = bool(merged.get(key)) or bool(value)
+            elif key in ("uptimeSeconds", "partitionCount"):
+                merged.setdefault(key, value)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                merged[key] = merged.get(key, 0) + value
+            else:
+                merged.setdefault(key, value)
+    if "storageRequestsByKind" in merged:
+        merged["storageRequestsByKind"] = dict(sorted(merged["storageRequestsByKind"].items()))
+    merged["workers"] = [{**(snap.get("worker") or {}), "partitions": snap.get("partitions", []),
+                          **{name: snap.get(name, 0) for name in WORKER_FIGURES}} for snap in snapshots]
+    return merged

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from devhost.hostconfig import HostConfig
+from devhost.hostconfig import HostConfig, HostConfigError
 
 log = logging.getLogger("devhost.durable")
 
@@ -17,6 +17,12 @@ DEFAULT_HUB_NAME = "TestHubName"  # what Core Tools uses when host.json names no
 # maximumShortTimerDuration are split into longRunningTimerIntervalDuration pieces by the Python SDK.
 DEFAULT_MAX_SHORT_TIMER = timedelta(days=6)
 DEFAULT_LONG_TIMER_INTERVAL = timedelta(days=3)
+# The Azure Storage provider's control-queue partitions: default 4, allowed 1..16.
+DEFAULT_PARTITION_COUNT = 4
+MAX_PARTITION_COUNT = 16
+# How often a process looks at the live workers and (re)balances partitions. devhost-only; tests shorten it.
+BALANCE_SECONDS_ENV = "DEVHOST_DURABLE_BALANCE_SECONDS"
+DEFAULT_BALANCE_SECONDS = 2.0
 
 
 def sanitize_hub_name(name: str) -> str:
@@ -72,6 +78,29 @@ def _positive_int(value: object, default: int) -> int:
     return number if number > 0 else default
 
 
+def partition_count_of(config: HostConfig) -> int:
+    """`extensions.durableTask.storageProvider.partitionCount`: 1..16 (the real extension refuses others)."""
+    value = config.get("extensions", "durableTask", "storageProvider", "partitionCount")
+    if value is None:
+        return DEFAULT_PARTITION_COUNT
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = 0
+    if isinstance(value, bool) or not 1 <= number <= MAX_PARTITION_COUNT:
+        raise HostConfigError(f"host.json extensions.durableTask.storageProvider.partitionCount must be an "
+                              f"integer from 1 to {MAX_PARTITION_COUNT}; got {value!r}")
+    return number
+
+
+def balance_seconds_of(environ: dict[str, str]) -> float:
+    try:
+        seconds = float(environ.get(BALANCE_SECONDS_ENV, "") or DEFAULT_BALANCE_SECONDS)
+    except ValueError:
+        return DEFAULT_BALANCE_SECONDS
+    return min(max(seconds, 0.1), 5.0)
+
+
 @dataclass(frozen=True)
 class DurableOptions:
     hub_name: str
@@ -79,6 +108,8 @@ class DurableOptions:
     max_orchestrators: int
     max_short_timer: timedelta
     long_timer_interval: timedelta
+    partition_count: int = DEFAULT_PARTITION_COUNT
+    balance_seconds: float = DEFAULT_BALANCE_SECONDS
 
     @property
     def table_name(self) -> str:
@@ -112,4 +143,6 @@ class DurableOptions:
             long_timer_interval=parse_timespan(
                 config.get("extensions", "durableTask", "longRunningTimerIntervalDuration"),
                 DEFAULT_LONG_TIMER_INTERVAL),
+            partition_count=partition_count_of(config),
+            balance_seconds=balance_seconds_of(environ),
         )

@@ -1,5 +1,6 @@
 """The host service for Durable Functions: orchestration / activity triggers, the durableClient input,
-the management API, the task hub lease and the engine, wired into the host.
+the management API, the task hub's partitions (leases, balancing, forwarding) and the engine, wired into
+the host.
 
 Apps without any durable function are left alone: no table, no lease, no system key.
 """
@@ -20,10 +21,11 @@ from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import BlobServiceClient
 
 from devhost.durable.engine import Engine
-from devhost.durable.leasing import HubLease
+from devhost.durable.forwarding import INTERNAL_PREFIX, Forwarder, RemoteEngine
 from devhost.durable.management import SYSTEM_KEY_NAME, WEBHOOK_PREFIX, ManagementApi
-from devhost.durable.metrics import DurableMetrics, counting_hook
+from devhost.durable.metrics import DurableMetrics, counting_hook, merge_snapshots
 from devhost.durable.options import DurableOptions
+from devhost.durable.partitions import PartitionManager
 from devhost.durable.store import TaskHubStore
 from devhost.http_server import RequestLog, empty, presented_key
 from devhost.keys import SECRETS_CONTAINER, generate_key
@@ -70,11 +72,10 @@ class DurableService:
         self.options: DurableOptions | None = None
         self.metrics = DurableMetrics()
         self.store: TaskHubStore | None = None
-        self.lease: HubLease | None = None
+        self.partitions: PartitionManager | None = None
+        self.forwarder: Forwarder | None = None
         self.engine: Engine | None = None
         self.api: ManagementApi | None = None
-        self._owner_task: asyncio.Task | None = None
-        self._stopping = asyncio.Event()
         self.enabled = False
 
     # ------------------------------------------------------------ host service protocol
@@ -113,66 +114,42 @@ class DurableService:
                       if fn.trigger_type == ACTIVITY_TRIGGER}
         self.engine = Engine(host=host, options=self.options, store=self.store, metrics=self.metrics,
                              orchestrators=orchestrators, activities=activities)
-        self.lease = HubLease(storage=storage, container=self.options.lease_container, metrics=self.metrics)
-        # NB: take the hub now when it is free (or its owner died), so that "Host started" means recovered;
-        # otherwise keep waiting for it in the background.
-        first = asyncio.Event()
-        self._owner_task = asyncio.create_task(self._own_hub(first), name="durable-owner")
-        waiter = asyncio.create_task(first.wait())
-        await asyncio.wait({waiter, self._owner_task}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        if self._owner_task.done() and self._owner_task.exception() is not None:
-            raise self._owner_task.exception()  # type: ignore[misc]
+        self.partitions = PartitionManager(
+            storage=storage, container=self.options.lease_container, partition_count=self.options.partition_count,
+            url=self.api.rpc_base_url, metrics=self.metrics, on_acquired=self.engine.adopt_partitions,
+            on_released=self.engine.drop_partitions, tick_seconds=self.options.balance_seconds)
+        self.forwarder = Forwarder(container=self.partitions.container, partition_count=self.options.partition_count,
+                                   hub_name=self.options.hub_name, owns=self.engine.owns,
+                                   key=lambda: self.api.system_key if self.api else None,
+                                   own_url=self.api.rpc_base_url)
+        self.engine.remote = RemoteEngine(self.forwarder, self.engine)
+        self.api.forwarder = self.forwarder
+        self.api.local_metrics = self._local_metrics
+        # NB: register and take our share of the partitions now (free ones, or a dead owner's), so that "Host
+        # started" means recovered; partitions still held by a live process come later, from the balance loop.
+        await self.partitions.open()
         log.info("durable task hub ready %s", fields(
             hub=self.options.hub_name, table=self.options.table_name, owner=self.engine.owning,
+            partitions=",".join(map(str, sorted(self.partitions.owned))) or "-",
+            partition_count=self.options.partition_count, worker_id=self.partitions.worker_id,
             rpc=self.api.rpc_base_url, max_activities=self.options.max_activities,
             max_orchestrators=self.options.max_orchestrators))
 
     async def stop(self) -> None:
-        self._stopping.set()
         await close_client_sdk_session()
-        if self._owner_task is not None:
-            self._owner_task.cancel()
-            await asyncio.gather(self._owner_task, return_exceptions=True)
+        if self.partitions is not None:
+            try:
+                await self.partitions.close()  # NB: steps in progress finish, leases go at once
+            except Exception:
+                log.exception("releasing the task hub partitions failed")
         if self.engine is not None:
             await self.engine.shutdown()
-        if self.lease is not None:
-            await self.lease.release()
-            await self.lease.close()
+        if self.forwarder is not None:
+            await self.forwarder.close()
         if self.api is not None:
             await self.api.stop_rpc_listener()
         if self.store is not None:
             await self.store.close()
-
-    # ------------------------------------------------------------ owning the hub
-
-    async def _own_hub(self, first: asyncio.Event) -> None:
-        """Hold the hub: acquire the lease, recover, run until the lease is lost, start over.
-
-        Errors before the first ownership surface from `start()`; later ones are logged and retried.
-        """
-        assert self.lease is not None and self.engine is not None
-        while not self._stopping.is_set():
-            try:
-                acquiring = asyncio.create_task(self.lease.acquire(self._stopping))
-                done, _ = await asyncio.wait({acquiring}, timeout=0.5)
-                if not done:
-                    first.set()  # NB: held by a live process: start serving HTTP, keep waiting here
-                if not await acquiring:
-                    return
-                self.engine.owning = True
-                await self.engine.recover()
-                first.set()
-                await self.lease.lost.wait()
-                log.error("durable task hub lost; dropping in-memory state and waiting to own it again")
-            except Exception:
-                if not first.is_set():
-                    raise
-                log.exception("durable task hub: owning it failed; trying again in 2 s")
-                await self.lease.release()
-                await asyncio.sleep(2)
-            finally:
-                await self.engine.shutdown()
 
     # ------------------------------------------------------------ keys
 
@@ -232,7 +209,26 @@ class DurableService:
         keys = self.host.keys
         if keys is None or keys.level_of(presented_key(request), "") != "admin":
             return empty(401)
-        body = {"hub": self.options.hub_name if self.options else None, **self.metrics.snapshot(),
-                **(self.engine.gauges() if self.engine is not None else {})}
-        return web.json_response(body)
+        snapshots = [self._local_metrics()]
+        if self.partitions is not None and self.forwarder is not None:
+            others = [w for w in self.partitions.workers if w.worker_id != self.partitions.worker_id]
+            fetched = await asyncio.gather(*(self.forwarder.get_json(w.url, INTERNAL_PREFIX + "metrics")
+                                             for w in others if w.url), return_exceptions=True)
+            for worker, answer in zip([w for w in others if w.url], fetched, strict=True):
+                if isinstance(answer, BaseException):
+                    log.warning("durable metrics of a worker unavailable %s",
+                                fields(worker_id=worker.worker_id, reason=type(answer).__name__))
+                else:
+                    snapshots.append(answer)
+        return web.json_response(merge_snapshots(snapshots))
+
+    def _local_metrics(self) -> dict[str, Any]:
+        """This process's own figures (also served to the other workers of the hub for their totals)."""
+        body: dict[str, Any] = {"hub": self.options.hub_name if self.options else None, **self.metrics.snapshot(),
+                                **(self.engine.gauges() if self.engine is not None else {})}
+        if self.partitions is not None:
+            body["partitionCount"] = self.partitions.partition_count
+            body["worker"] = {k: v for k, v in self.partitions.describe().items() if k != "partitions"}
+            body["partitions"] = sorted(self.partitions.owned)
+        return body
 

@@ -288,6 +288,14 @@ class TaskHubStore:
         query = f"RowKey eq '{INSTANCE_ROW}' and ({condition})"
         return [e["PartitionKey"] async for e in self.table.query_entities(query, select=["PartitionKey"])]
 
+    async def finished_children(self, since: datetime, statuses: Iterable[str]) -> list[InstanceRecord]:
+        """Instance rows of sub-orchestrations that finished (last update) at or after `since`."""
+        condition = " or ".join(f"Status eq {_quote(s)}" for s in statuses)
+        query = (f"RowKey eq '{INSTANCE_ROW}' and ({condition}) and "
+                 f"LastUpdatedTime ge datetime'{_odata_time(since)}'")
+        records = [InstanceRecord.from_entity(e) async for e in self.table.query_entities(query)]
+        return [r for r in records if r.parent_instance_id is not None]
+
     async def query_instances(self, *, statuses: list[str] | None = None, created_from: datetime | None = None,
                               created_to: datetime | None = None, prefix: str | None = None, top: int = 100,
                               continuation: str | None = None) -> tuple[list[InstanceRecord], str | None]:

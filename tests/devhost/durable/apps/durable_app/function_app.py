@@ -218,3 +218,15 @@ def chain(context: df.DurableOrchestrationContext):
     for step in range(1, context.get_input() + 1):
         total += yield context.call_activity("count_step", {"run": context.instance_id, "step": step})
     return total
+
+
+@app.orchestration_trigger(context_name="context")
+def mixed(context: df.DurableOrchestrationContext):
+    """Every kind of durable work in one (the partition tests): activities, a timer, an event, a child."""
+    data = context.get_input()
+    doubled = yield context.task_all([context.call_activity("double", data["n"]),
+                                      context.call_activity("double", data["n"] + 1)])
+    yield context.create_timer(context.current_utc_datetime + timedelta(milliseconds=200))
+    go = yield context.wait_for_external_event("go")
+    kid = yield context.call_sub_orchestrator("child", data["n"], data["child"])
+    return {"doubled": doubled, "go": go, "kid": kid["doubled"], "kid_parent": kid["parent"]}
