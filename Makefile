@@ -20,8 +20,10 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# DEVHOST_PROCESSES=2: two devhost workers share the task hub and port 7071 (uses both cores; devhost/README.md).
+DEVHOST_PROCESSES ?= 1
 up: bootstrap
-	$(PY) -m stack up
+	$(PY) -m stack up --processes $(DEVHOST_PROCESSES)
 
 # pytest exits 5 when it collects nothing; make fails on any non-zero exit, so an empty run fails.
 test: bootstrap lint

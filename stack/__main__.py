@@ -116,7 +116,7 @@ def seed_repository_mirror(daemon_root_url: str) -> dict[str, str]:
             "GIT_CONFIG_VALUE_0": SEED_REPOSITORY.rsplit("/", 1)[0] + "/"}
 
 
-def up(*, port: int) -> int:
+def up(*, port: int, processes: int = 1) -> int:
     # NB: STACK_LOCAL_DIR lets the tests run the stack on a throwaway data folder instead of the developer's.
     local_dir = Path(os.environ.get("STACK_LOCAL_DIR") or PROJECT_ROOT / ".local").resolve()
     local_dir.mkdir(parents=True, exist_ok=True)
@@ -146,8 +146,9 @@ def up(*, port: int) -> int:
             log.warning("kubesim is not serving on port %s yet; the kubeconfig will be %s", KUBESIM_PORT, kubeconfig)
         log.info("embedded cluster %s on https://127.0.0.1:%s; kubeconfig: %s (kubectl --kubeconfig %s get ns)",
                  KUBESIM_CLUSTER, KUBESIM_PORT, kubeconfig, kubeconfig)
+        extra = ["--processes", str(processes)] if processes > 1 else []
         host = subprocess.Popen([sys.executable, "-m", "devhost", "start", "--app-dir", str(PROJECT_ROOT),
-                                 "--port", str(port)], cwd=PROJECT_ROOT, start_new_session=True)
+                                 "--port", str(port), *extra], cwd=PROJECT_ROOT, start_new_session=True)
         children.append(("devhost", host))
         register_embedded_cluster(port=port, kubeconfig=kubeconfig)
         ensure_demo_repository(local_dir / "git")
@@ -186,10 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     up_parser = commands.add_parser(
         "up", help="run Azurite, the embedded cluster and the local Functions host in the foreground")
     up_parser.add_argument("--port", type=int, default=7071)
+    up_parser.add_argument("--processes", type=int, default=1,
+                           help="devhost worker processes sharing the task hub and the port (devhost/README.md)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s stack %(levelname)s %(message)s")
     os.environ.pop("AzureWebJobsStorage", None)  # NB: the stack's own Azurite, never an inherited one
-    return up(port=args.port)
+    return up(port=args.port, processes=args.processes)
 
 
 if __name__ == "__main__":
