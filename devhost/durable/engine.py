@@ -339,13 +339,7 @@ class Engine:
         for record in records:
             if self.partition(record.instance_id) not in partitions or record.parent_task_id is None:
                 continue
-            assert record.parent_instance_id is not None
-            result = self._child_result(record, record.parent_task_id)
-            if self.owns(record.parent_instance_id) or self.remote is None:
-                self._deliver(record.parent_instance_id, record.parent_execution_id or "", result)
-            else:
-                self._spawn(self.remote.deliver(record.parent_instance_id, record.parent_execution_id or "", result),
-                            f"durable-result-{record.parent_instance_id}")
+            self._report_to_parent(record)
 
     def _adopt(self, snapshot: PartitionSnapshot) -> Instance:
         """Take over an instance from its stored partition: cache its history, re-dispatch pending work."""
@@ -824,12 +818,17 @@ class Engine:
                 fields(name=record.name, instance_id=record.instance_id,
                        output=None if record.status == "Completed" else record.output_text))
         if record.parent_instance_id is not None and record.parent_task_id is not None:
-            result = self._child_result(record, record.parent_task_id)
-            if self.owns(record.parent_instance_id) or self.remote is None:
-                self._deliver(record.parent_instance_id, record.parent_execution_id or "", result)
-            else:
-                self._spawn(self.remote.deliver(record.parent_instance_id, record.parent_execution_id or "", result),
-                            f"durable-result-{record.parent_instance_id}")
+            self._report_to_parent(record)
+
+    def _report_to_parent(self, record: InstanceRecord) -> None:
+        """Hand a finished child's result to its parent, here or through the owner of the parent's partition."""
+        assert record.parent_instance_id is not None and record.parent_task_id is not None
+        result = self._child_result(record, record.parent_task_id)
+        if self.owns(record.parent_instance_id) or self.remote is None:
+            self._deliver(record.parent_instance_id, record.parent_execution_id or "", result)
+        else:
+            self._spawn(self.remote.deliver(record.parent_instance_id, record.parent_execution_id or "", result),
+                        f"durable-result-{record.parent_instance_id}")
 
     @staticmethod
     def _child_result(record: InstanceRecord, task_id: int) -> dict[str, Any]:
