@@ -53,8 +53,12 @@ def client_for_kubeconfig(kubeconfig: str) -> k8s.ApiClient:
     return client
 
 
+def decrypted_kubeconfig(cluster: ClusterRecord) -> str:
+    return cluster.kubeconfig(SecretBox(Settings.from_environment().encryption_keys))
+
+
 def client_for_record(cluster: ClusterRecord) -> k8s.ApiClient:
-    return client_for_kubeconfig(cluster.kubeconfig(SecretBox(Settings.from_environment().encryption_keys)))
+    return client_for_kubeconfig(decrypted_kubeconfig(cluster))
 
 
 def cluster_client(cluster_key: str) -> k8s.ApiClient:
@@ -69,7 +73,7 @@ def cluster_client(cluster_key: str) -> k8s.ApiClient:
         with _lock:
             _kubeconfigs.pop(cluster_key, None)
         raise ClusterUnreachableError("the cluster is no longer registered")
-    kubeconfig = cluster.kubeconfig(SecretBox(Settings.from_environment().encryption_keys))
+    kubeconfig = decrypted_kubeconfig(cluster)
     with _lock:
         _kubeconfigs[cluster_key] = (now + KUBECONFIG_TTL, kubeconfig)
     return client_for_kubeconfig(kubeconfig)

@@ -48,7 +48,7 @@ from devhost.durable import history as hist
 from devhost.durable.history import ACTIVE_STATUSES, TERMINAL_STATUSES, EventType, OrchestrationStatus
 from devhost.durable.metrics import DurableMetrics
 from devhost.durable.options import DurableOptions, timespan_text
-from devhost.durable.partitions import partition_of
+from devhost.durable.partitions import partition_list, partition_of
 from devhost.durable.replay import Execution, FunctionCatalog, OrchestratorAnswer, completed_event
 from devhost.durable.store import (
     FINAL_PARTS,
@@ -288,7 +288,7 @@ class Engine:
         for instance_id in [i for i in self.finished if self.partition(i) in partitions]:
             del self.finished[instance_id]
         if dropped:
-            log.info("durable partitions dropped %s", fields(partitions=",".join(map(str, sorted(partitions))),
+            log.info("durable partitions dropped %s", fields(partitions=partition_list(partitions),
                                                               instances=len(dropped)))
 
     async def _recovered(self, instance_id: str) -> None:
@@ -319,7 +319,7 @@ class Engine:
         await self._redeliver_results(wanted)
         if ids:
             log.info("durable recovery %s", fields(hub=self.options.hub_name, instances=len(ids),
-                                                   partitions=",".join(map(str, sorted(wanted)))))
+                                                   partitions=partition_list(wanted)))
         self.metrics.count("instancesRecovered", len(ids))
         return len(ids)
 

@@ -174,9 +174,7 @@ class RemoteEngine:
                 if answer.status < 300:
                     return
                 reason = f"HTTP {answer.status}"
-            except NotOwner as exc:
-                reason = str(exc)
-            except NoOwner as exc:
+            except (NotOwner, NoOwner) as exc:
                 reason = str(exc)
             log.warning("sub-orchestration result not delivered yet; retrying %s",
                         fields(parent=instance_id, retry_in_s=delay, reason=reason))

@@ -17,6 +17,8 @@ from pathlib import Path
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobClient, BlobLeaseClient
 
+from devhost.logs import fields
+
 log = logging.getLogger("devhost.durable.lease")
 
 LEASE_SECONDS = 15  # NB: the shortest finite lease Azure Storage (and Azurite) accepts
@@ -96,7 +98,7 @@ class BlobLease:
                 return False
             if props.lease.state == "leased":
                 log.warning("lease held by a process that is gone; breaking it %s",
-                            f"blob={self.blob.blob_name} pid={(props.metadata or {}).get('holderpid')}")
+                            fields(blob=self.blob.blob_name, pid=(props.metadata or {}).get("holderpid")))
                 await BlobLeaseClient(self.blob).break_lease(lease_break_period=0)
         return False
 
@@ -116,7 +118,7 @@ class BlobLease:
             reason = type(exc).__name__
         except (AzureError, OSError) as exc:  # NB: storage hiccup: keep it until the lease would expire
             reason = type(exc).__name__
-        log.warning("lease renewal failed %s", f"blob={self.blob.blob_name} reason={reason}")
+        log.warning("lease renewal failed %s", fields(blob=self.blob.blob_name, reason=reason))
         if time.monotonic() - self.renewed_at >= LEASE_SECONDS - RENEW_SECONDS:
             self.held = False
             return False

@@ -225,14 +225,17 @@ class ManagementApi:
 
     # ------------------------------------------------------------ the two front doors
 
+    def grants_durable_access(self, key: str | None) -> bool:
+        """The durable system key or the master key (what the webhook and the internal routes accept)."""
+        keys = self._keys()
+        allowed = [k for k in (keys.master_key if keys else None, self.system_key) if k]
+        return bool(key) and any(hmac.compare_digest(key.encode(), k.encode()) for k in allowed)
+
     async def webhook(self, request: web.BaseRequest, entry: RequestLog) -> web.StreamResponse:
         """System handler for `/runtime/webhooks/durabletask/` on the host's HTTP port."""
         rest = request.path.lstrip("/")[len(WEBHOOK_PREFIX):]
         entry.route = WEBHOOK_PREFIX + _route_template(rest)
-        keys = self._keys()
-        key = presented_key(request)
-        allowed = [k for k in (keys.master_key if keys else None, self.system_key) if k]
-        if not key or not any(hmac.compare_digest(key.encode(), k.encode()) for k in allowed):
+        if not self.grants_durable_access(presented_key(request)):
             return empty(401)
         return await self.dispatch(request, rest)
 
@@ -527,10 +530,7 @@ class ManagementApi:
 
     async def internal(self, request: web.BaseRequest, route: str) -> web.StreamResponse:
         """The engine's routes between the processes of one hub (RPC listener only; a key is required)."""
-        keys = self._keys()
-        key = request.headers.get(KEY_HEADER) or ""
-        allowed = [k for k in (keys.master_key if keys else None, self.system_key) if k]
-        if not key or not any(hmac.compare_digest(key.encode(), k.encode()) for k in allowed):
+        if not self.grants_durable_access(request.headers.get(KEY_HEADER)):
             return empty(401)
         engine = self._engine()
         if engine is None:

@@ -171,14 +171,15 @@ class PartitionManager:
         async with self._lock:
             surplus = self.owned - mine
             if surplus:
-                log.info("releasing partitions %s", fields(partitions=_text(surplus), workers=len(workers)))
+                log.info("releasing partitions %s", fields(partitions=partition_list(surplus), workers=len(workers)))
                 await self._release(surplus)
             for k in sorted(mine - self.owned):
                 if await self._partitions[k].try_acquire():
                     acquired.add(k)
             self.owned |= acquired
         if acquired:
-            log.info("partitions acquired %s", fields(partitions=_text(acquired), owned=_text(self.owned),
+            log.info("partitions acquired %s", fields(partitions=partition_list(acquired),
+                                                     owned=partition_list(self.owned),
                                                      workers=len(workers), worker_id=self.worker_id))
             try:
                 await self._on_acquired(acquired)
@@ -190,7 +191,7 @@ class PartitionManager:
                 raise
         missing = mine - self.owned
         if missing and not self._waiting_logged:
-            log.info("waiting for partitions held by another process %s", fields(partitions=_text(missing)))
+            log.info("waiting for partitions held by another process %s", fields(partitions=partition_list(missing)))
         self._waiting_logged = bool(missing)
 
     async def _release(self, partitions: set[int]) -> None:
@@ -222,7 +223,8 @@ class PartitionManager:
                     kept = await asyncio.gather(*(self._partitions[k].renew() for k in owned))
                     lost = {k for k, ok in zip(owned, kept, strict=True) if not ok}
                     if lost:
-                        log.error("partition leases lost to another process %s", fields(partitions=_text(lost)))
+                        log.error("partition leases lost to another process %s",
+                                  fields(partitions=partition_list(lost)))
                         self.owned -= lost
                         await self._on_released(lost)
             except Exception:
@@ -233,5 +235,6 @@ class PartitionManager:
                 "partitions": sorted(self.owned)}
 
 
-def _text(partitions: set[int]) -> str:
+def partition_list(partitions: set[int]) -> str:
+    """`0,2` for logs (`-` for none)."""
     return ",".join(str(k) for k in sorted(partitions)) or "-"

@@ -25,7 +25,7 @@ from devhost.durable.forwarding import INTERNAL_PREFIX, Forwarder, RemoteEngine
 from devhost.durable.management import SYSTEM_KEY_NAME, WEBHOOK_PREFIX, ManagementApi
 from devhost.durable.metrics import DurableMetrics, counting_hook, merge_snapshots
 from devhost.durable.options import DurableOptions
-from devhost.durable.partitions import PartitionManager
+from devhost.durable.partitions import PartitionManager, partition_list
 from devhost.durable.store import TaskHubStore
 from devhost.http_server import RequestLog, empty, presented_key
 from devhost.keys import SECRETS_CONTAINER, generate_key
@@ -130,7 +130,7 @@ class DurableService:
         await self.partitions.open()
         log.info("durable task hub ready %s", fields(
             hub=self.options.hub_name, table=self.options.table_name, owner=self.engine.owning,
-            partitions=",".join(map(str, sorted(self.partitions.owned))) or "-",
+            partitions=partition_list(self.partitions.owned),
             partition_count=self.options.partition_count, worker_id=self.partitions.worker_id,
             rpc=self.api.rpc_base_url, max_activities=self.options.max_activities,
             max_orchestrators=self.options.max_orchestrators))
