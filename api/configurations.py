@@ -55,6 +55,27 @@ def registered_cluster(cluster: ClusterId) -> ClusterRecord:
     return record
 
 
+def configuration_not_found(name: str, cluster_record: ClusterRecord) -> ResourceNotFoundError:
+    return ResourceNotFoundError(f"The source control configuration '{name}' was not found on cluster "
+                                 f"'{cluster_record.cluster.id}'.", "configurationName")
+
+
+def existing_configuration(req: func.HttpRequest) -> ConfigurationRecord:
+    """The configuration the route names; 404 when it (or its cluster) does not exist or cannot exist."""
+    require_api_version(req)
+    cluster = routes.cluster_id_of(req)
+    name = routes.route_value(req, "configurationName")
+    cluster_record = registered_cluster(cluster)
+    try:
+        validate_configuration_name(name)
+    except ValidationError:
+        raise configuration_not_found(name, cluster_record) from None
+    record = get_configuration(cluster, name)
+    if record is None:
+        raise configuration_not_found(name, cluster_record)
+    return record
+
+
 @bp.function_name("configurations_list")
 @bp.route(route=routes.CONFIGURATIONS, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @arm_endpoint
@@ -115,28 +136,15 @@ async def configuration_endpoint(req: func.HttpRequest, client: df.DurableOrches
 
 def read_or_delete_configuration(req: func.HttpRequest) -> tuple[func.HttpResponse, Deleted | None]:
     """GET's answer, or DELETE's answer with the deleted record and its pending deletion."""
+    if req.method == "GET":
+        return json_response(200, configuration_resource(existing_configuration(req))), None
     require_api_version(req)
     cluster = routes.cluster_id_of(req)
     name = routes.route_value(req, "configurationName")
-    cluster_record = registered_cluster(cluster)
-
-    def not_found() -> ResourceNotFoundError:
-        return ResourceNotFoundError(f"The source control configuration '{name}' was not found on cluster "
-                                     f"'{cluster_record.cluster.id}'.", "configurationName")
-
+    registered_cluster(cluster)
     # NB: a name no PUT accepts cannot exist and never becomes a storage key: GET finds nothing (404) and
     # DELETE is refused (400) rather than claiming a deletion (204).
-    try:
-        validate_configuration_name(name)
-    except ValidationError:
-        if req.method == "GET":
-            raise not_found() from None
-        raise
-    record = get_configuration(cluster, name)
-    if req.method == "GET":
-        if record is None:
-            raise not_found()
-        return json_response(200, configuration_resource(record)), None
+    validate_configuration_name(name)
     return delete_configuration(req, cluster, name)
 
 

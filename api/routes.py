@@ -16,6 +16,8 @@ CLUSTER = ("subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}"
            "/providers/{clusterRp}/{clusterResourceName}/{clusterName}")
 CONFIGURATIONS = CLUSTER + "/providers/Microsoft.KubernetesConfiguration/sourceControlConfigurations"
 CONFIGURATION = CONFIGURATIONS + "/{configurationName}"
+CONFIGURATION_WORKFLOW = CONFIGURATION + "/workflow"
+CONFIGURATION_OPERATOR_OBJECTS = CONFIGURATION + "/operatorObjects"
 CONNECTED_CLUSTERS_IN_GROUP = ("subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}"
                               "/providers/Microsoft.Kubernetes/connectedClusters")
 CONNECTED_CLUSTERS = "subscriptions/{subscriptionId}/providers/Microsoft.Kubernetes/connectedClusters"

@@ -26,12 +26,20 @@ GC_MARK_LABEL = "fluxcd.io/sync-gc-mark"
 MAX_NAMED = 20
 
 
+# The API server refuses to delete these ("this namespace may not be deleted"); an operator installed into one
+# (operatorNamespace "default" is the API's default) leaves it in place, as it found it.
+SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+
 def keeps(*, namespace_scope: bool):
-    """What deletion never touches: objects synced from Git, and a namespace-scope configuration's namespace."""
+    """What deletion never touches: objects synced from Git, a namespace-scope configuration's namespace, and
+    the cluster's system namespaces."""
 
     def keep(kind: str, obj: dict[str, Any]) -> bool:
         labels = obj["metadata"].get("labels") or {}
-        return GC_MARK_LABEL in labels or (kind == "Namespace" and namespace_scope)
+        if kind == "Namespace" and (namespace_scope or obj["metadata"].get("name") in SYSTEM_NAMESPACES):
+            return True
+        return GC_MARK_LABEL in labels
 
     return keep
 

@@ -18,6 +18,7 @@ def ready_banner(*, port: int, local_dir: Path, demo_url: str, ssh_url: str | No
         "",
         "The local GitOps stack is running:",
         f"  Functions host (API)  http://localhost:{port}/api  (function keys: .venv/bin/python -m devhost keys)",
+        f"  GitOps page           http://localhost:{port}/api/gitops/  (asks for the function key once)",
         f"  Azurite               blob :10000  queue :10001  table :10002  (data in {local_dir / 'azurite'})",
         (f"  Cluster {SEED_CLUSTER}  https://127.0.0.1:6443 registered in {SEED_RESOURCE_GROUP} "
         f"(kubectl --kubeconfig {kubeconfig})"),

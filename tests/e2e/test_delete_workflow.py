@@ -63,6 +63,21 @@ def test_namespace_scope_delete_keeps_the_namespace(stack: Stack):
     assert status["runtimeStatus"] == "Terminated"  # the create that waited for status was cancelled
 
 
+def test_a_cluster_scope_operator_in_the_default_namespace_is_removed_and_the_namespace_stays(stack: Stack):
+    """operatorNamespace defaults to "default", which the API server refuses to delete: the deletion must not
+    wait for it (found by the GitOps page's first live run: the operation stayed InProgress to its window)."""
+    stack.put("in-default", {**OPERATOR, "operatorInstanceName": "in-default-flux"})
+    stack.wait_for_workflow(stack.instance_id("in-default"), custom_status="WaitingForStatus")
+    apps, core = k8s.AppsV1Api(stack.kube()), k8s.CoreV1Api(stack.kube())
+    assert exists(lambda: apps.read_namespaced_deployment("in-default-flux", "default"))
+
+    operation = stack.wait_for_operation(stack.delete("in-default"), timeout=30)
+
+    assert operation["status"] == "Succeeded", operation
+    assert not exists(lambda: apps.read_namespaced_deployment("in-default-flux", "default"))
+    assert core.read_namespace("default").status.phase == "Active"
+
+
 def hold_with_a_finalizer(stack: Stack, namespace: str) -> None:
     k8s.CoreV1Api(stack.kube()).patch_namespaced_secret(
         "flux-git-deploy", namespace, {"metadata": {"finalizers": ["example.com/never-cleared"]}})

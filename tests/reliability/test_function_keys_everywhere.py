@@ -2,7 +2,8 @@
 
 Why: a route added later with a missing or wrong auth level would silently open the API. The routes come
 from the app's own indexing (what the Functions host registers), not from a list kept by hand; the only
-anonymous route is the OpenAPI document, and that is asserted explicitly.
+anonymous routes are the OpenAPI document and the GitOps page (static files; the page sends the key on its API
+calls), and that is asserted explicitly.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tests.fixtures.devhost_process import DevHost
 from tests.reliability.conftest import HttpFunction, http_functions_of_the_app
 
 FUNCTIONS = http_functions_of_the_app()
-ANONYMOUS = {"openapi_document"}
+ANONYMOUS = {"openapi_document", "gitops_page"}
 SAMPLE_ROUTE_VALUES = {"subscriptionId": SUBSCRIPTION, "resourceGroupName": "AzureArcTest",
                        "clusterRp": "Microsoft.Kubernetes", "clusterResourceName": "connectedClusters",
                        "clusterName": "auth-probe", "configurationName": "auth-probe",
@@ -34,7 +35,7 @@ def url_of(host: DevHost, function: HttpFunction) -> str:
 PROTECTED = [(f, method) for f in FUNCTIONS if f.name not in ANONYMOUS for method in f.methods]
 
 
-def test_the_app_declares_exactly_one_anonymous_route_and_no_admin_only_surprises():
+def test_the_app_declares_exactly_two_anonymous_routes_and_no_admin_only_surprises():
     levels = {f.name: f.auth_level for f in FUNCTIONS}
     assert {name for name, level in levels.items() if level == "ANONYMOUS"} == ANONYMOUS
     assert {level for name, level in levels.items() if name not in ANONYMOUS} == {"FUNCTION"}
@@ -54,9 +55,12 @@ def test_a_function_level_route_refuses_a_missing_or_wrong_key(app_host: DevHost
     assert wrong_query_key.status_code == 401
 
 
-def test_the_openapi_document_is_the_one_route_served_without_a_key(app_host: DevHost):
-    (document,) = [f for f in FUNCTIONS if f.name in ANONYMOUS]
+def test_the_openapi_document_and_the_page_are_the_routes_served_without_a_key(app_host: DevHost):
+    (document,) = [f for f in FUNCTIONS if f.name == "openapi_document"]
+    (page,) = [f for f in FUNCTIONS if f.name == "gitops_page"]
     assert document.methods == ("GET",)
+    assert page.methods == ("GET", "HEAD")
+    assert page.route == "gitops/{*asset}"
 
     response = requests.get(url_of(app_host, document), timeout=30)
 
