@@ -9,9 +9,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 from playwright.sync_api import Page, expect
 
 from tests.api.conftest import configuration_path
+from tests.e2e.conftest import exists
+from tests.fixtures.waiting import wait_for
 from tests.web.conftest import PHONE, SEED_CLUSTER, WebStack
 
 SEED_URL = "https://github.com/Azure/arc-k8s-demo"
@@ -172,6 +176,11 @@ def test_delete_asks_for_confirmation_shows_progress_and_removes_the_row(page: P
                                      body={"properties": {"repositoryUrl": SEED_URL, "operatorNamespace": name,
                                                           "operatorInstanceName": name}})
     assert response.status_code == 201, response.text
+    # NB: a finalizer holds one operator object, so the deletion stays in progress until the test lets it go.
+    core = k8s.CoreV1Api(k8s_config.new_client_from_config(config_file=str(web_stack.kubesim.kubeconfig_path)))
+    wait_for(lambda: exists(lambda: core.read_namespaced_secret("flux-git-deploy", name)), timeout=60,
+             what="the operator's Secret")
+    core.patch_namespaced_secret("flux-git-deploy", name, {"metadata": {"finalizers": ["example.com/hold"]}})
     open_cluster(page, web_stack)
     expect(row(page, name)).to_be_visible()
 
@@ -187,8 +196,12 @@ def test_delete_asks_for_confirmation_shows_progress_and_removes_the_row(page: P
 
     expect(row(page, name)).to_have_count(0)
     progress = page.get_by_role("status").filter(has_text=name)
-    expect(progress).to_contain_text("deleted", timeout=60_000)
+    expect(progress).to_contain_text(re.compile(rf"Deleting {name}… operator objects are being removed \(\d+ s\)"),
+                                      timeout=15_000)
     assert web_stack.api.request("GET", configuration_path(web_stack.cluster, name)).status_code == 404
+    core.patch_namespaced_secret("flux-git-deploy", name, {"metadata": {"finalizers": None}})
+    expect(progress).to_contain_text(f"{name} deleted", timeout=45_000)
+    assert not exists(lambda: core.read_namespaced_secret("flux-git-deploy", name))
 
 
 def test_the_page_fits_a_phone_width_and_is_usable_from_the_keyboard(browser, web_stack: WebStack,
