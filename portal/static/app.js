@@ -89,10 +89,13 @@
     return el("time", { datetime: iso, title: iso }, local);
   }
 
+  // The API's CamelCase values as words ("InProgress" -> "In progress"); the class keeps the raw value.
+  const BADGE_WORDS = { InProgress: "In progress", NotStarted: "Not started", ContinuedAsNew: "Continued as new" };
+
   function badge(value, fallback = "Unknown") {
-    const text = value || fallback;
-    const cls = String(text).toLowerCase().replace(/[^a-z0-9]+/g, "");
-    return el("span", { class: `badge badge-${cls}` }, text);
+    const raw = value || fallback;
+    const cls = String(raw).toLowerCase().replace(/[^a-z0-9]+/g, "");
+    return el("span", { class: `badge badge-${cls}` }, BADGE_WORDS[raw] || raw);
   }
 
   function base64Utf8(text) {

@@ -81,6 +81,8 @@ PARAMS = {"api-version": "2021-03-01"}
 def test_make_up_serves_the_api_and_stops_on_ctrl_c(tmp_path):
     with running_make_up(tmp_path) as (log_file, env):
         assert requests.get("http://127.0.0.1:7071/api/openapi.json", timeout=30).status_code == 200
+        page = requests.get("http://127.0.0.1:7071/api/gitops/", timeout=30)  # the banner names it
+        assert page.status_code == 200 and "<h1" in page.text
         headers = {"x-functions-key": devhost_keys(env)["functionKeys"]["default"]}
         response = requests.get(CLUSTER_URL.format("NotThere"), params=PARAMS, headers=headers, timeout=30)
         assert response.status_code == 404
@@ -99,6 +101,8 @@ def test_make_up_serves_the_api_and_stops_on_ctrl_c(tmp_path):
         assert "refs/heads/master" in heads.stdout, heads.stderr
         assert "agent.started" in wait_for(lambda: "agent.started" in log_file.read_text(errors="replace")
                                            and log_file.read_text(errors="replace"), what="the agent")
+        wait_for(lambda: "GitOps page           http://localhost:7071/api/gitops/" in log_file.read_text(
+            errors="replace"), what="the banner naming the page")
     assert (PROJECT_ROOT / "local.settings.json").exists()
 
 
