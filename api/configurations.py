@@ -60,12 +60,17 @@ def configuration_not_found(name: str, cluster_record: ClusterRecord) -> Resourc
                                  f"'{cluster_record.cluster.id}'.", "configurationName")
 
 
-def existing_configuration(req: func.HttpRequest) -> ConfigurationRecord:
-    """The configuration the route names; 404 when it (or its cluster) does not exist or cannot exist."""
+def routed_configuration(req: func.HttpRequest) -> tuple[ClusterId, ClusterRecord, str]:
+    """The route's cluster id, its registration and the configuration name (api-version checked first)."""
     require_api_version(req)
     cluster = routes.cluster_id_of(req)
     name = routes.route_value(req, "configurationName")
-    cluster_record = registered_cluster(cluster)
+    return cluster, registered_cluster(cluster), name
+
+
+def existing_configuration(req: func.HttpRequest) -> ConfigurationRecord:
+    """The configuration the route names; 404 when it (or its cluster) does not exist or cannot exist."""
+    cluster, cluster_record, name = routed_configuration(req)
     try:
         validate_configuration_name(name)
     except ValidationError:
@@ -138,10 +143,7 @@ def read_or_delete_configuration(req: func.HttpRequest) -> tuple[func.HttpRespon
     """GET's answer, or DELETE's answer with the deleted record and its pending deletion."""
     if req.method == "GET":
         return json_response(200, configuration_resource(existing_configuration(req))), None
-    require_api_version(req)
-    cluster = routes.cluster_id_of(req)
-    name = routes.route_value(req, "configurationName")
-    registered_cluster(cluster)
+    cluster, _, name = routed_configuration(req)
     # NB: a name no PUT accepts cannot exist and never becomes a storage key: GET finds nothing (404) and
     # DELETE is refused (400) rather than claiming a deletion (204).
     validate_configuration_name(name)

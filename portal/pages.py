@@ -39,9 +39,10 @@ def asset_bytes(file_name: str) -> bytes:
 @bp.route(route="gitops/{*asset}", methods=["GET", "HEAD"], auth_level=func.AuthLevel.ANONYMOUS)
 def gitops_page(req: func.HttpRequest) -> func.HttpResponse:
     asset = req.route_params.get("asset") or ""
-    if not asset and not req.url.split("?", 1)[0].endswith("/"):
+    path = req.url.split("?", 1)[0]
+    if not asset and not path.endswith("/"):
         # NB: the page's relative asset links resolve against `gitops/`, so the bare path is redirected there.
-        return func.HttpResponse(status_code=301, headers={"Location": f"{req.url.split('?', 1)[0]}/"})
+        return func.HttpResponse(status_code=301, headers={"Location": f"{path}/"})
     if asset not in ASSETS:
         return func.HttpResponse("Not found", status_code=404, mimetype="text/plain")
     file_name, content_type = ASSETS[asset]

@@ -20,13 +20,13 @@ from shared.validation import repository_url_kind
 from shared.workflows import (
     CREATE_ORCHESTRATOR,
     DELETE_ORCHESTRATOR,
+    LIVE_RUNTIME_STATUSES,
     ConfigurationRef,
     create_instance_id,
     delete_instance_id,
 )
 
 log = logging.getLogger("gitops.workflows")
-LIVE = (df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pending)
 
 
 async def request_create(client: df.DurableOrchestrationClient, record: ConfigurationRecord) -> bool:
@@ -130,7 +130,7 @@ async def terminate_if_live(client: df.DurableOrchestrationClient, instance_id: 
     """Terminate the instance if it runs; best effort (a stale workflow's activities stand down anyway)."""
     try:
         status = await client.get_status(instance_id)
-        if status and status.runtime_status in LIVE:
+        if status and status.runtime_status and status.runtime_status.value in LIVE_RUNTIME_STATUSES:
             await client.terminate(instance_id, reason)
     except Exception:  # noqa: BLE001 - best effort, see the docstring
         log.warning("workflow not terminated: instance=%s", instance_id)

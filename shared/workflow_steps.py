@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from shared.workflows import STATUS_EVENT
+from shared.workflows import LIVE_RUNTIME_STATUSES, STATUS_EVENT
 
 SUCCEEDED, FAILED, IN_PROGRESS, NOT_STARTED, SKIPPED = "Succeeded", "Failed", "InProgress", "NotStarted", "Skipped"
-LIVE_STATUSES = ("Pending", "Running", "ContinuedAsNew")
 
 STEP_TITLES = {
     "started": "Workflow started",
@@ -49,7 +48,7 @@ def workflow_steps(*, history: list[dict[str, Any]], runtime_status: str | None,
     steps = {name: Step(name, title) for name, title in STEP_TITLES.items()}
     for event in history:
         read_event(event, steps)
-    running = runtime_status in LIVE_STATUSES
+    running = runtime_status in LIVE_RUNTIME_STATUSES
     if running and isinstance(custom_status, str) and custom_status in CUSTOM_STATUS_STEPS:
         current = steps[CUSTOM_STATUS_STEPS[custom_status]]
         if current.status == NOT_STARTED:

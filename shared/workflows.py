@@ -14,6 +14,8 @@ from shared.manifests import configuration_hash
 CREATE_ORCHESTRATOR = "create_configuration_workflow"
 DELETE_ORCHESTRATOR = "delete_configuration_workflow"
 STATUS_EVENT = "ComplianceStatus"
+# Runtime statuses of an orchestration that has not ended (the Durable management API's names).
+LIVE_RUNTIME_STATUSES = ("Pending", "Running", "ContinuedAsNew")
 SETTLED_STATES = {"Installed": "Installed", "Compliant": "Installed", "Failed": "Failed", "Noncompliant": "Failed"}
 
 

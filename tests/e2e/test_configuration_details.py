@@ -14,16 +14,18 @@ from tests.fixtures.waiting import wait_for
 STEP_NAMES = ["started", "validated", "keyGenerated", "manifestsApplied", "statusReceived", "recorded"]
 
 
-def workflow(stack: Stack, name: str, cluster: str | None = None) -> dict:
-    response = stack.api.request("GET", configuration_path(cluster or stack.cluster, name) + "/workflow")
+def detail(stack: Stack, name: str, view: str, cluster: str | None = None) -> dict:
+    response = stack.api.request("GET", f"{configuration_path(cluster or stack.cluster, name)}/{view}")
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def workflow(stack: Stack, name: str, cluster: str | None = None) -> dict:
+    return detail(stack, name, "workflow", cluster)
 
 
 def operator_objects(stack: Stack, name: str, cluster: str | None = None) -> dict:
-    response = stack.api.request("GET", configuration_path(cluster or stack.cluster, name) + "/operatorObjects")
-    assert response.status_code == 200, response.text
-    return response.json()
+    return detail(stack, name, "operatorObjects", cluster)
 
 
 def steps_by_name(view: dict) -> dict[str, dict]:

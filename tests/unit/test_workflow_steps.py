@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from shared.operator_objects import deployment_state, described
+from shared.kube import KINDS
+from shared.operator_objects import KIND_ORDER, deployment_state, described
 from shared.workflow_steps import workflow_steps
 
 
@@ -98,3 +99,8 @@ def test_an_object_being_deleted_is_terminating_and_a_secret_shows_no_data():
 
     assert shown == {"apiVersion": "v1", "kind": "Secret", "namespace": "ns", "name": "flux-git-deploy",
                      "state": "Terminating", "detail": None, "createdAt": None}
+
+
+def test_the_display_order_names_every_kind_the_service_manages():
+    """NB: operator_objects sorts by KIND_ORDER.index; a kind missing from it would fail the listing."""
+    assert sorted(KIND_ORDER) == sorted(KINDS)
