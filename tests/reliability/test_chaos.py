@@ -34,6 +34,7 @@ SEED = 20261125
 COUNT = 50
 SSH_EVERY = 5  # every fifth configuration gets a generated deploy key
 KILLS_PER_PHASE = 2
+CLIENTS = 8  # concurrent callers: a kill can cut off the answer to as many requests as are in flight
 RETRY_FOR = 180.0
 
 
@@ -134,7 +135,7 @@ def test_creates_and_deletes_survive_sigkills(chaos: Chaos):
     names = [f"chaos-{i}" for i in range(COUNT)]
 
     killer = chaos.kills(rng, within=8.0)
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(CLIENTS) as pool:
         answers = list(pool.map(lambda i: chaos.call("PUT", configuration_path(chaos.cluster, names[i]), spec(i)),
                                 range(COUNT)))
     killer.join()
@@ -144,11 +145,15 @@ def test_creates_and_deletes_survive_sigkills(chaos: Chaos):
 
     doomed = sorted(rng.sample(names, COUNT // 2))
     killer = chaos.kills(rng, within=6.0)
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(CLIENTS) as pool:
         deletes = list(pool.map(lambda name: chaos.call("DELETE", configuration_path(chaos.cluster, name)), doomed))
     killer.join()
+    # NB: a DELETE whose answer a kill cut off is retried and finds its first attempt done (204); that first
+    # attempt's operation is unknown to the client, so what it did is judged below by the API and the cluster.
+    assert sorted({answer.status_code for answer in deletes}) in ([202], [202, 204]), \
+        [answer.status_code for answer in deletes]
     operations = [answer.headers["Azure-AsyncOperation"] for answer in deletes if answer.status_code == 202]
-    assert len(operations) >= len(doomed) - KILLS_PER_PHASE  # a retried DELETE may find its first one done
+    assert len(operations) >= len(doomed) - KILLS_PER_PHASE * CLIENTS
     wait_for(lambda: all(chaos.operation(url)["status"] != "InProgress" for url in operations), timeout=300,
              interval=2, what="every delete operation finished")
     assert [chaos.operation(url)["status"] for url in operations] == ["Succeeded"] * len(operations)
