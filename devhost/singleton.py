@@ -99,7 +99,7 @@ class LeaseLost(Exception):
 
 
 class BlobLease:
-    """One lock blob and this instance's lease on it, with the host's error handling."""
+    """One lock blob and this instance's lease on it, with the host's error handling (durable.leasing builds on it)."""
 
     def __init__(self, *, container: ContainerClient, blob_name: str, period: timedelta) -> None:
         self.container = container

@@ -1,5 +1,7 @@
 """Blob leases held by a devhost process: 15 s, renewed every 5 s, released at once on a clean stop.
 
+The Azure calls are the timer singleton's (`devhost.singleton.BlobLease`); what this adds is the holder.
+
 `partitions.py` holds one per task hub partition and one per live worker process with them. A holder writes
 its host name, pid and process start time in the blob's metadata, so a lease left by a process of THIS
 machine that no longer exists (SIGKILL; or whose pid now belongs to another process) is broken at once
@@ -12,12 +14,16 @@ import logging
 import os
 import socket
 import time
+from contextlib import suppress
+from datetime import timedelta
 from pathlib import Path
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob.aio import BlobClient, BlobLeaseClient
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.storage.blob.aio import BlobLeaseClient, ContainerClient
 
 from devhost.logs import fields
+from devhost.singleton import BlobLease as LockLease
+from devhost.singleton import LeaseLost
 
 log = logging.getLogger("devhost.durable.lease")
 
@@ -62,34 +68,25 @@ def holder_is_gone(metadata: dict[str, str]) -> bool:
     return bool(started and current and started != current)
 
 
-class BlobLease:
-    """One blob this process leases: try to acquire (breaking a dead holder's lease), renew, release."""
+class ProcessLease(LockLease):
+    """A lock blob lease that names its holding process, so a lease of a gone process is broken at once.
 
-    def __init__(self, blob: BlobClient, lease_id: str, metadata: dict[str, str]) -> None:
-        self.blob = blob
-        self.lease_id = lease_id
+    Acquiring also writes `metadata` (holder_metadata and more) on the blob; renewing rides out storage
+    hiccups until the lease would lapse, and releasing never fails a stop.
+    """
+
+    def __init__(self, container: ContainerClient, blob_name: str, metadata: dict[str, str]) -> None:
+        super().__init__(container=container, blob_name=blob_name, period=timedelta(seconds=LEASE_SECONDS))
         self.metadata = metadata
-        self.held = False
         self.renewed_at = 0.0
 
     async def try_acquire(self) -> bool:
         """One attempt: True when we hold the lease now (a lease of a gone process is broken first)."""
         for _ in range(3):
-            try:
-                await self.blob.acquire_lease(lease_duration=LEASE_SECONDS, lease_id=self.lease_id)
-                await self.blob.set_blob_metadata(self.metadata, lease=self.lease_id)
-                self.held = True
+            if await super().try_acquire():
+                await self.blob.set_blob_metadata(self.metadata, lease=self._lease)
                 self.renewed_at = time.monotonic()
                 return True
-            except ResourceNotFoundError:
-                try:
-                    await self.blob.upload_blob(b"", overwrite=False)
-                except ResourceExistsError:
-                    pass
-                continue
-            except HttpResponseError as exc:
-                if exc.status_code != 409:
-                    raise
             try:
                 props = await self.blob.get_blob_properties()
             except ResourceNotFoundError:
@@ -102,31 +99,18 @@ class BlobLease:
                 await BlobLeaseClient(self.blob).break_lease(lease_break_period=0)
         return False
 
-    async def renew(self) -> bool:
-        """False when the lease is lost (taken, or not renewed for most of its period)."""
+    async def keep(self) -> bool:
+        """Renew; False once the lease is lost (taken, or not renewed for most of its period)."""
         try:
-            await BlobLeaseClient(self.blob, lease_id=self.lease_id).renew()
-            self.renewed_at = time.monotonic()
-            return True
-        except (ResourceExistsError, ResourceNotFoundError):
-            self.held = False
+            await super().renew()
+        except LeaseLost:
             return False
-        except HttpResponseError as exc:
-            if exc.status_code in (409, 412):
-                self.held = False
-                return False
-            reason = type(exc).__name__
         except (AzureError, OSError) as exc:  # NB: storage hiccup: keep it until the lease would expire
-            reason = type(exc).__name__
-        log.warning("lease renewal failed %s", fields(blob=self.blob.blob_name, reason=reason))
-        if time.monotonic() - self.renewed_at >= LEASE_SECONDS - RENEW_SECONDS:
-            self.held = False
-            return False
+            log.warning("lease renewal failed %s", fields(blob=self.blob.blob_name, reason=type(exc).__name__))
+            return time.monotonic() - self.renewed_at < LEASE_SECONDS - RENEW_SECONDS
+        self.renewed_at = time.monotonic()
         return True
 
     async def release(self) -> None:
-        self.held = False
-        try:
-            await BlobLeaseClient(self.blob, lease_id=self.lease_id).release()
-        except (AzureError, OSError):
-            pass
+        with suppress(AzureError, OSError):
+            await super().release()

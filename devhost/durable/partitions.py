@@ -30,7 +30,7 @@ from typing import Any
 from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.blob.aio import BlobLeaseClient, BlobServiceClient, ContainerClient
 
-from devhost.durable.leasing import RENEW_SECONDS, BlobLease, holder_is_gone, holder_metadata
+from devhost.durable.leasing import RENEW_SECONDS, ProcessLease, holder_is_gone, holder_metadata
 from devhost.durable.metrics import DurableMetrics, counting_hook
 from devhost.logs import WORKER_ENV, fields  # WORKER_ENV: the supervisor's number for a worker
 from devhost.settings import StorageAccount
@@ -91,12 +91,10 @@ class PartitionManager:
         self._service = BlobServiceClient.from_connection_string(
             storage.connection_string, raw_request_hook=counting_hook(metrics, "blob"))
         self.container: ContainerClient = self._service.get_container_client(container)
-        lease_id = str(uuid.uuid4())
         self.metadata = {**holder_metadata(), "workerid": self.worker_id, "url": url,
                          "worker": self.number or ""}
-        self._worker = BlobLease(self.container.get_blob_client(WORKERS_PREFIX + self.worker_id), lease_id,
-                                 self.metadata)
-        self._partitions = [BlobLease(self.container.get_blob_client(partition_blob(k)), lease_id, self.metadata)
+        self._worker = ProcessLease(self.container, WORKERS_PREFIX + self.worker_id, self.metadata)
+        self._partitions = [ProcessLease(self.container, partition_blob(k), self.metadata)
                             for k in range(partition_count)]
         self._lock = asyncio.Lock()  # NB: owned changes (balance, renewal losses) one at a time
         self._tasks: list[asyncio.Task] = []
@@ -215,12 +213,12 @@ class PartitionManager:
             await asyncio.sleep(RENEW_SECONDS)
             started = time.monotonic()
             try:
-                if not await self._worker.renew():
+                if not await self._worker.keep():
                     log.warning("worker lease lost; registering again %s", fields(worker_id=self.worker_id))
                     await self._worker.try_acquire()
                 async with self._lock:
                     owned = sorted(self.owned)
-                    kept = await asyncio.gather(*(self._partitions[k].renew() for k in owned))
+                    kept = await asyncio.gather(*(self._partitions[k].keep() for k in owned))
                     lost = {k for k, ok in zip(owned, kept, strict=True) if not ok}
                     if lost:
                         log.error("partition leases lost to another process %s",
@@ -231,8 +229,8 @@ class PartitionManager:
                 log.exception("lease renewal failed %s", fields(seconds=round(time.monotonic() - started, 3)))
 
     def describe(self) -> dict[str, Any]:
-        return {"workerId": self.worker_id, "worker": self.number, "pid": os.getpid(),
-                "partitions": sorted(self.owned)}
+        """This worker, as the durable metrics name it."""
+        return {"workerId": self.worker_id, "worker": self.number, "pid": os.getpid()}
 
 
 def partition_list(partitions: set[int]) -> str:
