@@ -233,7 +233,7 @@ class Engine:
         return partition_of(instance_id, self.partition_count)
 
     def owns(self, instance_id: str) -> bool:
-        return partition_of(instance_id, self.partition_count) in self.owned
+        return self.partition(instance_id) in self.owned
 
     def new_instance_id(self) -> str:
         """A fresh id, preferably in a partition this process owns (its first episode then runs here)."""
@@ -291,8 +291,10 @@ class Engine:
             log.info("durable partitions dropped %s", fields(partitions=partition_list(partitions),
                                                               instances=len(dropped)))
 
-    async def _recovered(self, instance_id: str) -> None:
-        """Wait while the instance's partition is being recovered (it may not be in memory yet)."""
+    async def _owned_and_recovered(self, instance_id: str) -> None:
+        """NotOwner unless the instance's partition is ours; else wait while it is being recovered (the instance
+        may not be in memory yet)."""
+        self._require_owner(instance_id)
         event = self._recovering.get(self.partition(instance_id))
         if event is not None:
             await event.wait()
@@ -398,8 +400,7 @@ class Engine:
             raise ValueError(problem)
         instance_id = instance_id or self.new_instance_id()
         validate_instance_id(instance_id)
-        self._require_owner(instance_id)
-        await self._recovered(instance_id)
+        await self._owned_and_recovered(instance_id)
         outcome = await self._create(name=self.catalog.orchestrators[name.lower()], instance_id=instance_id,
                                      input_text=None if input_token is None else json.dumps(input_token),
                                      parent=None)
@@ -453,21 +454,18 @@ class Engine:
     async def create_child(self, *, name: str, instance_id: str, input_text: str | None,
                            parent: tuple[str, str, int]) -> str:
         """A sub-orchestration whose parent lives in another partition ('created' / 'exists')."""
-        self._require_owner(instance_id)
-        await self._recovered(instance_id)
+        await self._owned_and_recovered(instance_id)
         return await self._create(name=name, instance_id=instance_id, input_text=input_text, parent=parent)
 
     async def accept_result(self, instance_id: str, execution_id: str, event: dict[str, Any]) -> None:
         """A child's result from another partition's owner. NB: a parent not in memory yet (its partition is
         being recovered) re-reads the child's row when it is adopted, so dropping the result then is safe."""
-        self._require_owner(instance_id)
-        await self._recovered(instance_id)
+        await self._owned_and_recovered(instance_id)
         self._deliver(instance_id, execution_id, event)
 
     async def _control(self, instance_id: str, item: InboxItem) -> int:
         """Write a durable request (event / terminate / suspend / resume): 202, or 404 / 410."""
-        self._require_owner(instance_id)
-        await self._recovered(instance_id)
+        await self._owned_and_recovered(instance_id)
         inst = self.instances.get(instance_id)
         if inst is None or inst.gone:
             record = self.finished.get(instance_id) or await self.store.read_instance(instance_id)
@@ -516,8 +514,7 @@ class Engine:
 
     async def purge(self, instance_id: str) -> int:
         """Delete an instance and its history, whatever its status; returns the number deleted (0 or 1)."""
-        self._require_owner(instance_id)
-        await self._recovered(instance_id)
+        await self._owned_and_recovered(instance_id)
         self.finished.pop(instance_id, None)
         inst = self.instances.pop(instance_id, None)
         if inst is not None:

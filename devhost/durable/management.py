@@ -320,7 +320,7 @@ class ManagementApi:
                 return await self.forward(request, engine, exc.instance_id, rest)
             return self.not_owner(exc)
         except NoOwner as exc:
-            return error_response(503, "No devhost process owns this instance's partition right now", exc)
+            return self.no_owner(exc)
         except ValueError as exc:
             return error_response(400, "One or more of the arguments submitted is incorrect", exc)
         except BodyTooLarge:
@@ -500,6 +500,12 @@ class ManagementApi:
         response.headers["Retry-After"] = "1"
         return response
 
+    def no_owner(self, exc: NoOwner) -> web.Response:
+        """503 for the client: nobody owns the partition (a takeover in progress); try again shortly."""
+        response = error_response(503, "No devhost process owns this instance's partition right now", exc)
+        response.headers["Retry-After"] = "1"
+        return response
+
     async def forward(self, request: web.BaseRequest, engine: Engine, instance_id: str,
                       path: str) -> web.StreamResponse:
         """Answer with the owner's answer to the same request (`path` relative to the management base)."""
@@ -517,9 +523,7 @@ class ManagementApi:
         except NoOwner as exc:
             log.warning("durable request not forwarded: no owner %s",
                         fields(instance_id=instance_id, partition=engine.partition(instance_id)))
-            response = error_response(503, "No devhost process owns this instance's partition right now", exc)
-            response.headers["Retry-After"] = "1"
-            return response
+            return self.no_owner(exc)
         if answer is None:  # NB: the partition became ours meanwhile: handle it here
             rounds = request.get("devhost_rounds", 0)
             if rounds >= 3:

@@ -211,10 +211,10 @@ class DurableService:
             return empty(401)
         snapshots = [self._local_metrics()]
         if self.partitions is not None and self.forwarder is not None:
-            others = [w for w in self.partitions.workers if w.worker_id != self.partitions.worker_id]
+            others = [w for w in self.partitions.workers if w.worker_id != self.partitions.worker_id and w.url]
             fetched = await asyncio.gather(*(self.forwarder.get_json(w.url, INTERNAL_PREFIX + "metrics")
-                                             for w in others if w.url), return_exceptions=True)
-            for worker, answer in zip([w for w in others if w.url], fetched, strict=True):
+                                             for w in others), return_exceptions=True)
+            for worker, answer in zip(others, fetched, strict=True):
                 if isinstance(answer, BaseException):
                     log.warning("durable metrics of a worker unavailable %s",
                                 fields(worker_id=worker.worker_id, reason=type(answer).__name__))
@@ -228,7 +228,7 @@ class DurableService:
                                 **(self.engine.gauges() if self.engine is not None else {})}
         if self.partitions is not None:
             body["partitionCount"] = self.partitions.partition_count
-            body["worker"] = {k: v for k, v in self.partitions.describe().items() if k != "partitions"}
+            body["worker"] = self.partitions.describe()
             body["partitions"] = sorted(self.partitions.owned)
         return body
 
