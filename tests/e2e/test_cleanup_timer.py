@@ -50,7 +50,9 @@ def test_orphans_made_by_hand_are_removed_and_nothing_else(stack: Stack):
         lambda: core.read_namespaced_service_account("ghost-flux", "ghost-ns"),
         lambda: apps.read_namespaced_deployment("ghost-flux", "ghost-ns"))), timeout=30, what="orphans removed")
 
-    assert f"orphans removed: cluster={stack.cluster}" in stack.log()
+    # NB: the sweep logs after its last deletion: wait for the line rather than read the log at once.
+    wait_for(lambda: f"orphans removed: cluster={stack.cluster}" in stack.log(), timeout=10,
+             what="the sweep's log line")
     assert core.read_namespace("ghost-ns").status.phase == "Active"
     assert core.read_namespaced_config_map("lookalike", "ghost-ns")
     assert core.read_namespaced_config_map("synced", "ghost-ns")
