@@ -11,7 +11,7 @@ import azure.functions as func
 
 from api import routes
 from api.clusters import cluster_not_found
-from api.http import API_VERSION, arm_endpoint, json_response, origin_of, read_json_body, require_api_version
+from api.http import arm_endpoint, json_response, origin_of, read_json_body, require_api_version
 from shared import pending
 from shared.clusters import ClusterRecord, get_cluster
 from shared.configurations import (
@@ -228,6 +228,9 @@ def delete_configuration(req: func.HttpRequest, cluster: ClusterId, name: str) -
             break
     pending.settle_create(record.cluster_key, record.name, record.generation)  # its create is void now
     log.info("configuration deleted: configuration=%s operation=%s", record.id, operation.operation_id)
-    status_url = f"{origin_of(req)}/api/operations/{operation.operation_id}?api-version={API_VERSION}"
+    # NB: 200 with no body, as ARM's sourceControlConfigurations answer (Microsoft's SDK accepts only 200 and
+    # 204 here); the SDK's poller then follows Azure-AsyncOperation at the api-version the client called with.
+    status_url = (f"{origin_of(req)}/api/operations/{operation.operation_id}"
+                  f"?api-version={require_api_version(req)}")
     headers = {"Azure-AsyncOperation": status_url, "Location": status_url, "Retry-After": "5"}
-    return func.HttpResponse(status_code=202, headers=headers), (record, entry)
+    return func.HttpResponse(status_code=200, headers=headers), (record, entry)

@@ -20,8 +20,11 @@ from shared.errors import ApiError, UnsupportedMediaTypeError, ValidationError
 from shared.validation import parse_request_body
 
 API_VERSION = "2021-03-01"
+# The later GA versions keep the v1 schema of sourceControlConfigurations; 2023-05-01 is the default of
+# Microsoft's SDK (azure-mgmt-kubernetesconfiguration).
 SUPPORTED_API_VERSIONS = ("2019-11-01-preview", "2020-07-01-preview", "2020-10-01-preview", API_VERSION,
-                          "2021-05-01-preview", "2021-11-01-preview", "2022-01-01-preview", "2022-03-01")
+                          "2021-05-01-preview", "2021-11-01-preview", "2022-01-01-preview", "2022-03-01",
+                          "2022-07-01", "2022-11-01", "2023-05-01")
 MAX_BODY_BYTES = 1024 * 1024
 
 log = logging.getLogger("gitops.api")

@@ -1,4 +1,4 @@
-"""Long-running operation records (`/api/operations/{id}`): what a 202 points the client at.
+"""Long-running operation records (`/api/operations/{id}`): what a DELETE's Azure-AsyncOperation points the client at.
 
 Table `operations`: PartitionKey = operation id, RowKey "". A delete operation also keeps the deleted
 configuration's entity (secrets still sealed) so the delete workflow knows what to remove after the

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import secrets
 import threading
 import time
 import uuid
 from datetime import datetime
 
 import pytest
+import requests
 
-from tests.api.conftest import SUBSCRIPTION, ApiClient, cluster_path, configuration_path, without_compliance
+from tests.api.conftest import (
+    API_VERSION,
+    SENT_SECRETS,
+    SUBSCRIPTION,
+    ApiClient,
+    cluster_path,
+    configuration_path,
+    make_kubeconfig,
+    without_compliance,
+)
 from tests.fixtures.storage_scan import table_rows
 
 SEED_PROPERTIES = {
@@ -144,14 +156,17 @@ def test_list_rejects_a_forged_skip_token(api: ApiClient, cluster: str):
     assert response.json()["error"]["target"] == "$skipToken"
 
 
-def test_delete_answers_202_and_the_resource_is_gone_at_once(api: ApiClient, cluster: str):
+def test_delete_answers_200_and_the_resource_is_gone_at_once(api: ApiClient, cluster: str):
     path = configuration_path(cluster, "to-delete")
     api.request("PUT", path, body={"properties": SEED_PROPERTIES})
 
     response = api.request("DELETE", path)
 
-    assert response.status_code == 202
+    assert response.status_code == 200
+    assert response.content == b""
     status_url = response.headers["Azure-AsyncOperation"]
+    assert status_url.startswith(f"{api.base_url}/api/operations/")
+    assert status_url.endswith(f"?api-version={API_VERSION}")
     assert response.headers["Location"] == status_url
     assert api.request("GET", path).status_code == 404
     collection = f"{cluster}/providers/Microsoft.KubernetesConfiguration/sourceControlConfigurations"
@@ -182,6 +197,36 @@ def test_api_version_is_required_on_every_route(api: ApiClient, cluster: str, ap
         response = api.request("GET", path, api_version=api_version)
         assert response.status_code == 400, path
         assert response.json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize("api_version", ["2021-03-01", "2022-03-01", "2022-07-01", "2022-11-01", "2023-05-01"])
+def test_every_v1_route_accepts_the_v1_api_versions(api: ApiClient, api_version: str):
+    """SPEC section 2: the later GA versions keep the v1 schema; 2023-05-01 is the default of Microsoft's SDK."""
+    token = "kubetoken-" + secrets.token_hex(16)
+    SENT_SECRETS.append(token)
+    kubeconfig = base64.b64encode(make_kubeconfig(token).encode()).decode()
+    cluster = cluster_path(f"versions-{uuid.uuid4().hex[:8]}")
+    path = configuration_path(cluster, "versioned")
+    collection = f"{cluster}/providers/Microsoft.KubernetesConfiguration/sourceControlConfigurations"
+
+    def call(method: str, target: str, body: dict | None = None) -> requests.Response:
+        return api.request(method, target, body=body, api_version=api_version)
+
+    assert call("PUT", cluster, {"properties": {"kubeconfig": kubeconfig}}).status_code == 201
+    assert call("GET", cluster).status_code == 200
+    assert call("PUT", path, {"properties": SEED_PROPERTIES}).status_code == 201
+    assert call("GET", path).json()["name"] == "versioned"
+    assert [item["name"] for item in call("GET", collection).json()["value"]] == ["versioned"]
+    for detail in ("workflow", "operatorObjects"):
+        assert call("GET", f"{path}/{detail}").status_code == 200, detail
+    deleted = call("DELETE", path)
+    assert deleted.status_code == 200, deleted.text
+    status_url = deleted.headers["Azure-AsyncOperation"]
+    assert status_url.endswith(f"?api-version={api_version}")
+    operation = api.session.get(status_url, headers={"x-functions-key": api.function_key}, timeout=30)
+    assert operation.status_code == 200 and operation.json()["resourceId"] == path
+    assert call("DELETE", path).status_code == 204
+    assert call("GET", path).status_code == 404
 
 
 def test_concurrent_puts_of_one_configuration_never_tear_the_record(api: ApiClient, cluster: str,
@@ -228,7 +273,7 @@ def test_cluster_registry_round_trip(api: ApiClient):
     assert conflict.status_code == 409
     assert conflict.json()["error"]["code"] == "ClusterHasConfigurations"
 
-    assert api.request("DELETE", configuration_path(path, "blocker")).status_code == 202
+    assert api.request("DELETE", configuration_path(path, "blocker")).status_code == 200
     assert api.request("DELETE", path).status_code == 200
     assert api.request("GET", path).status_code == 404
     assert api.request("DELETE", path).status_code == 204

@@ -103,7 +103,7 @@ class Stack:
     def delete(self, name: str) -> str:
         """DELETE the configuration; returns its operation status URL."""
         response = self.api.request("DELETE", configuration_path(self.cluster, name))
-        assert response.status_code == 202, response.text
+        assert response.status_code == 200, response.text
         return response.headers["Azure-AsyncOperation"]
 
     def operation(self, status_url: str) -> dict:
