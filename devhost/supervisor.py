@@ -4,7 +4,8 @@ Each worker is a complete `python -m devhost start` (same app, settings and task
 SO_REUSEPORT, so the kernel spreads incoming connections over them; queue triggers compete through their
 queues, timers run on one worker through the singleton lock, durable work is split by task hub partition
 (devhost/durable/partitions.py). Worker N gets `DEVHOST_WORKER=N`, which tags each of its log lines
-`worker=N`.
+`worker=N`, and every worker the same `DEVHOST_RPC_SECRET`, drawn at random for this start: the secret
+their loopback RPC listeners require from each other (devhost/durable/rpc_auth.py).
 
 The supervisor only starts and stops them:
 - stdout: the first worker's function listing, then one `Host started on ...` once every worker started;
@@ -30,6 +31,7 @@ import threading
 import time
 from types import FrameType
 
+from devhost.durable import rpc_auth
 from devhost.logs import WORKER_ENV, fields
 
 log = logging.getLogger("devhost.supervisor")
@@ -78,8 +80,9 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
+        secret = rpc_auth.new_secret()
         for number in range(1, self.processes + 1):
-            env = {**os.environ, WORKER_ENV: str(number)}
+            env = {**os.environ, WORKER_ENV: str(number), rpc_auth.SECRET_ENV: secret}
             process = subprocess.Popen(self._command(), env=env, stdout=subprocess.PIPE)
             self.workers.append(process)
             threading.Thread(target=self._pump, args=(number, process), daemon=True).start()

@@ -5,7 +5,9 @@ The owner of partition k is the holder of the lease on `{hub}-leases/partition-k
 looked up again after a failure. While a partition has no owner (a takeover in progress) requests are
 retried with backoff for up to 30 s, then answered 503 with a message saying so.
 
-Forwarded requests carry the durable system key (`x-functions-key`) and `x-devhost-forwarded: 1`; a process
+Forwarded requests carry the hub's RPC secret (basic auth, rpc_auth.py), `x-devhost-forwarded: 1` and the
+original client's Host in `x-devhost-forwarded-host` (their own Host names the owner's loopback address, the
+only kind its listener accepts); a process
 that gets a forwarded request for a partition it no longer owns answers 503 with `x-devhost-not-owner`
 instead of forwarding again, so a request never travels in circles.
 """
@@ -25,6 +27,7 @@ import aiohttp
 from azure.core.exceptions import AzureError
 from azure.storage.blob.aio import ContainerClient
 
+from devhost.durable import rpc_auth
 from devhost.durable.engine import Engine, NotOwner
 from devhost.durable.partitions import partition_blob, partition_of
 from devhost.logs import fields
@@ -33,7 +36,6 @@ log = logging.getLogger("devhost.durable.forward")
 
 FORWARDED_HEADER = "x-devhost-forwarded"
 NOT_OWNER_HEADER = "x-devhost-not-owner"
-KEY_HEADER = "x-functions-key"
 INTERNAL_PREFIX = "devhost/"  # internal routes under the RPC base: key required
 PATIENCE_ENV = "DEVHOST_DURABLE_FORWARD_PATIENCE"
 DEFAULT_PATIENCE = 30.0
@@ -56,12 +58,12 @@ class Forwarded:
 
 class Forwarder:
     def __init__(self, *, container: ContainerClient, partition_count: int, hub_name: str,
-                 owns: Callable[[str], bool], key: Callable[[], str | None], own_url: str) -> None:
+                 owns: Callable[[str], bool], secret: str, own_url: str) -> None:
         self.container = container
         self.partition_count = partition_count
         self.hub_name = hub_name
         self.owns = owns
-        self.key = key
+        self.auth = rpc_auth.client_auth(secret)
         self.own_url = own_url
         self.patience = float(os.environ.get(PATIENCE_ENV) or DEFAULT_PATIENCE)
         self._owners: dict[int, str] = {}
@@ -105,9 +107,6 @@ class Forwarder:
         delay = 0.05
         refresh = False
         sent_headers = {**(headers or {}), FORWARDED_HEADER: "1"}
-        key = self.key()
-        if key:
-            sent_headers[KEY_HEADER] = key
         while True:
             if self.owns(instance_id):
                 return None
@@ -115,7 +114,7 @@ class Forwarder:
             if url and url != self.own_url:
                 try:
                     async with self.session.request(
-                            method, url + path, params=query, headers=sent_headers, data=body,
+                            method, url + path, params=query, headers=sent_headers, data=body, auth=self.auth,
                             timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                         data = await response.read()
                         if response.status != 503 or NOT_OWNER_HEADER not in response.headers:
@@ -133,8 +132,8 @@ class Forwarder:
 
     async def get_json(self, url: str, path: str) -> Any:
         """GET an internal route of a given worker (e.g. its metrics)."""
-        headers = {KEY_HEADER: self.key() or "", FORWARDED_HEADER: "1"}
-        async with self.session.get(url + path, headers=headers, timeout=aiohttp.ClientTimeout(total=5)) as response:
+        async with self.session.get(url + path, headers={FORWARDED_HEADER: "1"}, auth=self.auth,
+                                    timeout=aiohttp.ClientTimeout(total=5)) as response:
             response.raise_for_status()
             return await response.json()
 

@@ -4,8 +4,9 @@ Served twice, by the same handler (as the real HttpApiHandler):
 - public webhooks on the host's HTTP port: `/runtime/webhooks/durabletask/...`; they need the master key
   or the `durabletask_extension` system key (`code=` or `x-functions-key`), else 401 with an empty body;
 - the RPC endpoint the Python client SDK calls (`rpcBaseUrl`): `http://127.0.0.1:{port}/durabletask/` on a
-  separate listener bound to 127.0.0.1 only, without keys, like the real extension's local RPC listener
-  (which takes port 17071 or a random one; devhost always takes a free ephemeral port).
+  separate listener bound to 127.0.0.1 only, like the real extension's local RPC listener (which takes port
+  17071 or a random one; devhost always takes a free ephemeral port). Unlike the real one it checks the
+  `Host` header and requires the hub's RPC secret (rpc_auth.py), and caps bodies at 16 MiB (413).
 
 Routes (relative to either base; literal segments case-insensitive):
     POST   orchestrators/{functionName}[/{instanceId}]     start; 202 + check-status payload
@@ -25,8 +26,7 @@ this process does not own (start, raise event, terminate, suspend, resume, resta
 the owner's RPC listener (forwarding.py) with the original Host header, so the answer (and the URLs in it)
 is the one the owner would give directly; reads go straight to the table. A start without an instance id
 gets an id in a partition this process owns, so it needs no forwarding. The RPC listener also serves the
-engine's internal routes (`devhost/children`, `devhost/results`, `devhost/metrics`); those require the
-durable system key or the master key.
+engine's internal routes (`devhost/children`, `devhost/results`, `devhost/metrics`).
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ from urllib.parse import quote_plus
 from aiohttp import web
 from multidict import MultiMapping
 
+from devhost.durable import rpc_auth
 from devhost.durable.engine import Engine, InstanceAlreadyExists, NotOwner
 from devhost.durable.forwarding import (
     FORWARDED_HEADER,
     INTERNAL_PREFIX,
-    KEY_HEADER,
     NOT_OWNER_HEADER,
     Forwarder,
     NoOwner,
@@ -69,7 +69,7 @@ RPC_PREFIX = "durabletask/"
 SYSTEM_KEY_NAME = "durabletask_extension"
 STATUS_NAMES = ("Running", "Completed", "ContinuedAsNew", "Failed", "Canceled", "Terminated", "Pending",
                 "Suspended")
-RPC_BODY_LIMIT = 1 << 31
+RPC_BODY_LIMIT = rpc_auth.BODY_LIMIT
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -155,8 +155,10 @@ class ManagementApi:
     """Request handling shared by the public webhooks and the RPC listener."""
 
     def __init__(self, *, hub_name: str, engine: Callable[[], Engine | None], keys: Callable[[], KeySet | None],
-                 public_base_url: Callable[[], str]) -> None:
+                 public_base_url: Callable[[], str], bind_host: str = "127.0.0.1") -> None:
         self.hub_name = hub_name
+        self.bind_host = bind_host
+        self.rpc_secret: str | None = None
         self._engine = engine
         self.forwarder: Forwarder | None = None
         self.local_metrics: Callable[[], dict[str, Any]] | None = None
@@ -174,7 +176,14 @@ class ManagementApi:
 
     @property
     def rpc_base_url(self) -> str:
+        """The listener's address without credentials (what partition blobs and log lines hold)."""
         return f"http://127.0.0.1:{self.rpc_port}/{RPC_PREFIX}"
+
+    @property
+    def client_rpc_base_url(self) -> str:
+        """The address the client SDK gets: with the RPC secret as URL credentials (in memory only)."""
+        assert self.rpc_secret is not None
+        return rpc_auth.with_credentials(self.rpc_base_url, self.rpc_secret)
 
     def _key_query(self) -> str:
         return f"code={self.system_key}" if self.system_key else ""
@@ -214,7 +223,7 @@ class ManagementApi:
             "managementUrls": self.management_urls(origin, "INSTANCEID"),
             "baseUrl": base,
             "requiredQueryStringParameters": query,
-            "rpcBaseUrl": self.rpc_base_url,
+            "rpcBaseUrl": self.client_rpc_base_url,
         }
 
     def check_status_response(self, request: web.BaseRequest, instance_id: str) -> web.Response:
@@ -239,35 +248,54 @@ class ManagementApi:
             return empty(401)
         return await self.dispatch(request, rest)
 
+    def refuse_rpc(self, request: web.BaseRequest) -> web.Response | None:
+        """The RPC listener's door: Host header, secret, declared body size (see rpc_auth.py)."""
+        if not rpc_auth.allowed_host(request.headers.get("Host"), self.bind_host):
+            log.warning("rpc request refused: foreign Host header %s", fields(method=request.method))
+            return error_response(403, "The Host header must name a loopback address of this machine")
+        if self.rpc_secret is None or not rpc_auth.presents_secret(request, self.rpc_secret):
+            log.warning("rpc request refused: missing or wrong secret %s", fields(method=request.method))
+            return empty(401)
+        if request.content_length is not None and request.content_length > RPC_BODY_LIMIT:
+            return body_too_large()
+        return None
+
     async def rpc(self, request: web.BaseRequest) -> web.StreamResponse:
-        """Handler of the loopback RPC listener (no keys: it only listens on 127.0.0.1)."""
+        """Handler of the loopback RPC listener (127.0.0.1 only; Host and the RPC secret checked first)."""
         started = time.perf_counter()
         path = request.path.lstrip("/")
-        if not path.lower().startswith(RPC_PREFIX):
-            response: web.StreamResponse = empty(404)
-        elif path[len(RPC_PREFIX):].lower().startswith(INTERNAL_PREFIX):
-            try:
-                response = await self.internal(request, path[len(RPC_PREFIX) + len(INTERNAL_PREFIX):].strip("/"))
-            except Exception:
-                log.exception("durable internal request failed %s", fields(method=request.method))
-                response = error_response(500, "Something went wrong while processing your request")
-        else:
-            try:
-                response = await self.dispatch(request, path[len(RPC_PREFIX):])
-            except Exception:
-                log.exception("durable rpc request failed %s", fields(method=request.method))
-                response = error_response(500, "Something went wrong while processing your request")
+        response = self.refuse_rpc(request) or await self._serve_rpc(request, path)
         log.debug("rpc request %s", fields(method=request.method, route=RPC_PREFIX + _route_template(
             path[len(RPC_PREFIX):]), status=response.status,
             duration_ms=f"{(time.perf_counter() - started) * 1000:.1f}"))
         return response
 
+    async def _serve_rpc(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        if not path.lower().startswith(RPC_PREFIX):
+            return empty(404)
+        original_host = request.headers.get(rpc_auth.FORWARDED_HOST_HEADER)
+        if original_host and FORWARDED_HEADER in request.headers:
+            # NB: a forwarded request: its answer's URLs name the host the original client asked
+            request = request.clone(host=original_host)
+        rest = path[len(RPC_PREFIX):]
+        try:
+            if rest.lower().startswith(INTERNAL_PREFIX):
+                return await self.internal(request, rest[len(INTERNAL_PREFIX):].strip("/"))
+            return await self.dispatch(request, rest)
+        except BodyTooLarge:
+            return body_too_large()
+        except Exception:
+            log.exception("durable rpc request failed %s", fields(method=request.method))
+            return error_response(500, "Something went wrong while processing your request")
+
     async def start_rpc_listener(self) -> None:
+        keys = self._keys()
+        self.rpc_secret = rpc_auth.take_secret(keys.master_key if keys is not None else None)
         server = web.Server(self.rpc, access_log=None)
         self._rpc_runner = web.ServerRunner(server, shutdown_timeout=5)
         await self._rpc_runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))  # NB: loopback only: this endpoint takes no keys
+        sock.bind(("127.0.0.1", 0))  # NB: loopback only: the processes of a hub share one machine
         self.rpc_port = sock.getsockname()[1]
         await web.SockSite(self._rpc_runner, sock).start()
 
@@ -324,11 +352,12 @@ class ManagementApi:
         except ValueError as exc:
             return error_response(400, "One or more of the arguments submitted is incorrect", exc)
         except BodyTooLarge:
-            return empty(413)
+            return body_too_large()
         except Exception as exc:
+            # NB: the trace goes to the log only; the answer names no exception text
             log.error("durable management request failed %s", fields(method=method, route=_route_template(rest)),
                       exc_info=exc)
-            return error_response(500, "Something went wrong while processing your request", exc)
+            return error_response(500, "Something went wrong while processing your request")
 
     # ------------------------------------------------------------ handlers
 
@@ -339,8 +368,8 @@ class ManagementApi:
         if body:
             try:
                 input_token = json.loads(body)
-            except ValueError as exc:
-                return error_response(400, "Invalid JSON content", exc)
+            except ValueError:
+                return error_response(400, "Invalid JSON content", ValueError("the body is not valid UTF-8 JSON"))
         if not instance_id:
             problem = engine.catalog.orchestrator_error(name)
             if problem:
@@ -486,8 +515,8 @@ class ManagementApi:
         body = await body_of(request)
         try:
             token = json.loads(body.decode("utf-8"))
-        except ValueError as exc:
-            return error_response(400, "Invalid JSON content", exc)
+        except ValueError:
+            return error_response(400, "Invalid JSON content", ValueError("the body is not valid UTF-8 JSON"))
         return empty(await engine.raise_event(instance_id, event_name, json.dumps(token)))
 
 
@@ -514,7 +543,7 @@ class ManagementApi:
                                            instance_id))
         method = request.method
         body = await body_of(request) if method in ("POST", "PUT", "DELETE") else None
-        headers = {"Host": request.host}
+        headers = {rpc_auth.FORWARDED_HOST_HEADER: request.host}
         if request.headers.get("Content-Type"):
             headers["Content-Type"] = request.headers["Content-Type"]
         try:
@@ -533,9 +562,7 @@ class ManagementApi:
         return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
 
     async def internal(self, request: web.BaseRequest, route: str) -> web.StreamResponse:
-        """The engine's routes between the processes of one hub (RPC listener only; a key is required)."""
-        if not self.grants_durable_access(request.headers.get(KEY_HEADER)):
-            return empty(401)
+        """The engine's routes between the processes of one hub (RPC listener only, behind its door)."""
         engine = self._engine()
         if engine is None:
             return empty(404)
@@ -559,6 +586,13 @@ class ManagementApi:
             return empty(202)
         except NotOwner as exc:
             return self.not_owner(exc)
+
+
+def body_too_large() -> web.Response:
+    """413, and the connection closed: the rest of an unread body must not be taken for the next request."""
+    response = error_response(413, f"The request body is larger than devhost's limit of {RPC_BODY_LIMIT} bytes")
+    response.force_close()
+    return response
 
 
 async def body_of(request: web.BaseRequest) -> bytes:

@@ -87,7 +87,8 @@ class DurableService:
                            or any(b.type == DURABLE_CLIENT for b in fn.bindings) for fn in functions)
         self.options = DurableOptions.from_config(host.config)
         self.api = ManagementApi(hub_name=self.options.hub_name, engine=lambda: self.engine,
-                                 keys=lambda: host.keys, public_base_url=lambda: host.base_url)
+                                 keys=lambda: host.keys, public_base_url=lambda: host.base_url,
+                                 bind_host=host.bind_host)
         host.extensions.add_input(DURABLE_CLIENT, self._client_binding)
         http = host.service("http")
         if http is not None:
@@ -120,7 +121,7 @@ class DurableService:
             on_released=self.engine.drop_partitions, tick_seconds=self.options.balance_seconds)
         self.forwarder = Forwarder(container=self.partitions.container, partition_count=self.options.partition_count,
                                    hub_name=self.options.hub_name, owns=self.engine.owns,
-                                   key=lambda: self.api.system_key if self.api else None,
+                                   secret=self.api.rpc_secret or "",
                                    own_url=self.api.rpc_base_url)
         self.engine.remote = RemoteEngine(self.forwarder, self.engine)
         self.api.forwarder = self.forwarder
