@@ -10,6 +10,7 @@ from typing import Any
 import azure.durable_functions as df
 from kubernetes.client.exceptions import ApiException
 
+from shared.agent_keys import ensure_agent_key, push_agent_key
 from shared.cluster_access import cluster_client
 from shared.configurations import (
     ConfigurationRecord,
@@ -121,6 +122,7 @@ def apply_operator_manifests(ref: dict[str, Any]) -> dict[str, Any]:
     box = secret_box()
     try:
         client = cluster_client(configuration.cluster_key)
+        push_agent_key(client, ensure_agent_key(box, configuration.cluster_key))
         applied = apply_objects(client, operator_manifests(operator_spec(record, box)))
     except ClusterUnreachableError as error:
         return {"error": str(error)}

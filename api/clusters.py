@@ -9,6 +9,7 @@ import azure.functions as func
 
 from api import routes
 from api.http import arm_endpoint, json_response, read_json_body, require_api_version
+from shared.agent_keys import issue_at_registration
 from shared.clusters import delete_cluster, get_cluster, list_clusters, parse_kubeconfig_body, put_cluster
 from shared.configurations import count_configurations
 from shared.errors import ConflictError, ResourceNotFoundError
@@ -36,6 +37,7 @@ def cluster_endpoint(req: func.HttpRequest) -> func.HttpResponse:
         kubeconfig = parse_kubeconfig_body(read_json_body(req))
         sealed = SecretBox(Settings.from_environment().encryption_keys).seal(kubeconfig)
         record, created = put_cluster(cluster=cluster, sealed_kubeconfig=sealed, now=format_timestamp(utc_now()))
+        issue_at_registration(record.cluster.storage_key, kubeconfig)
         log.info("cluster registered: cluster=%s created=%s", record.cluster.id, created)
         return json_response(201 if created else 200, record.to_json())
     record = get_cluster(cluster)

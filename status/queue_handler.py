@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import replace
 
 import azure.durable_functions as df
@@ -22,6 +23,8 @@ from shared.configurations import (
 )
 from shared.status_events import StatusEvent, parse_status_event, parse_timestamp
 from shared.workflows import STATUS_EVENT, create_instance_id
+
+CREDENTIAL_PARAMETER = re.compile(r"(?i)\b(code|sig|key|token|password)=[^&\s]+")
 
 bp = df.Blueprint()
 log = logging.getLogger("gitops.status")
@@ -73,6 +76,13 @@ def apply_status_event(event: StatusEvent) -> tuple[ConfigurationRecord | None, 
     return updated, updated is not None
 
 
+def raise_failure_reason(error: Exception) -> str:
+    """The durable client's own words (it raises a bare Exception saying "... is gone: either completed or
+    failed", "No instance ... found"), on one line, with any credential-looking URL parameter masked."""
+    text = " ".join(str(error).split())[:300] or type(error).__name__
+    return CREDENTIAL_PARAMETER.sub(r"\1=***", text)
+
+
 def event_payload(event: StatusEvent, record: ConfigurationRecord, stored: bool) -> dict:
     """What the workflow receives. When this handler stored it, it says so, with the lastConfigApplied it
     stored: the workflow's verdict then has nothing left to write (one read and one write fewer per create)."""
@@ -95,4 +105,4 @@ async def configuration_status(message: func.QueueMessage, client: df.DurableOrc
         await client.raise_event(instance_id, STATUS_EVENT, event_payload(event, record, stored))
     except Exception as error:  # noqa: BLE001 - no workflow waits (finished or superseded): the store holds it
         log.info("status not raised: configuration=%s instance=%s reason=%s", record.id, instance_id,
-                 type(error).__name__)
+                 raise_failure_reason(error))
