@@ -10,9 +10,17 @@ import azure.functions as func
 from api import routes
 from api.http import arm_endpoint, json_response, read_json_body, require_api_version
 from shared.agent_keys import issue_at_registration
-from shared.clusters import delete_cluster, get_cluster, list_clusters, parse_kubeconfig_body, put_cluster
-from shared.configurations import count_configurations
+from shared.clusters import (
+    ClusterRecord,
+    delete_cluster,
+    get_cluster,
+    list_clusters,
+    parse_kubeconfig_body,
+    put_cluster,
+)
+from shared.configurations import configuration_names, count_configurations
 from shared.errors import ConflictError, ResourceNotFoundError
+from shared.kubeconfigs import server_identity
 from shared.resource_ids import ClusterId, parse_list_scope
 from shared.secrets import SecretBox
 from shared.settings import Settings
@@ -20,6 +28,7 @@ from shared.timestamps import format_timestamp, utc_now
 
 bp = df.Blueprint()
 log = logging.getLogger("gitops.api.clusters")
+MAX_NAMED = 20  # configurations named in a 409
 
 
 def cluster_not_found(cluster: ClusterId) -> ResourceNotFoundError:
@@ -35,7 +44,9 @@ def cluster_endpoint(req: func.HttpRequest) -> func.HttpResponse:
     cluster = routes.cluster_id_of(req)
     if req.method == "PUT":
         kubeconfig = parse_kubeconfig_body(read_json_body(req))
-        sealed = SecretBox(Settings.from_environment().encryption_keys).seal(kubeconfig)
+        box = SecretBox(Settings.from_environment().encryption_keys)
+        refuse_moving_configurations(get_cluster(cluster), kubeconfig, box)
+        sealed = box.seal(kubeconfig)
         record, created = put_cluster(cluster=cluster, sealed_kubeconfig=sealed, now=format_timestamp(utc_now()))
         issue_at_registration(record.cluster.storage_key, kubeconfig)
         log.info("cluster registered: cluster=%s created=%s", record.cluster.id, created)
@@ -54,6 +65,28 @@ def cluster_endpoint(req: func.HttpRequest) -> func.HttpResponse:
     delete_cluster(cluster)
     log.info("cluster unregistered: cluster=%s", record.cluster.id)
     return json_response(200, record.to_json())
+
+
+def refuse_moving_configurations(existing: ClusterRecord | None, kubeconfig: str, box: SecretBox) -> None:
+    """409 when a re-registration points at another API server or CA while configurations exist.
+
+    Why: the workflows would push those configurations' deploy keys and https credentials to whatever
+    server the new kubeconfig names. Same server and CA (a new token, say) is a plain replacement.
+    """
+    if existing is None:
+        return
+    before = server_identity(existing.kubeconfig(box))
+    if before is not None and before == server_identity(kubeconfig):
+        return
+    names = sorted(configuration_names(existing.cluster.storage_key))
+    if not names:
+        return
+    shown = ", ".join(f"'{name}'" for name in names[:MAX_NAMED]) + (
+        f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
+    raise ConflictError("ClusterHasConfigurations",
+                        f"The cluster '{existing.cluster.id}' has source control configurations ({shown}); "
+                        "delete them before registering it with another API server or certificate authority.",
+                        "properties.kubeconfig")
 
 
 @bp.function_name("connected_clusters_in_group")

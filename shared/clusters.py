@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.errors import ValidationError
+from shared.kubeconfigs import KubeconfigRefused, vet_kubeconfig
 from shared.resource_ids import ClusterId
 from shared.secrets import SecretBox
 from shared.tables import CLUSTERS_TABLE, get_long_text, put_long_text, table
@@ -50,7 +50,11 @@ class ClusterRecord:
 
 
 def parse_kubeconfig_body(body: object) -> str:
-    """The kubeconfig text from a cluster PUT body `{"properties": {"kubeconfig": "<base64>"}}`."""
+    """The kubeconfig text from a cluster PUT body `{"properties": {"kubeconfig": "<base64>"}}`.
+
+    The kubeconfig must keep the allow-list of shared/kubeconfigs.py: a 400 naming the first field
+    that breaks it, before anything is stored.
+    """
     if not isinstance(body, dict):
         raise ValidationError("InvalidRequestContent", "The request body must be a JSON object.")
     unknown = sorted(set(body) - _ALLOWED_TOP_LEVEL)
@@ -78,13 +82,9 @@ def parse_kubeconfig_body(body: object) -> str:
         raise ValidationError("InvalidArgumentValue", "properties.kubeconfig is not a valid utf-8 base64 "
                               "encoded string.", target) from None
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError:
-        document = None
-    if not isinstance(document, dict) or not isinstance(document.get("clusters"), list) \
-            or not document["clusters"]:
-        raise ValidationError("InvalidArgumentValue", "properties.kubeconfig is not a kubeconfig: expected YAML "
-                              "with a non-empty 'clusters' list.", target)
+        vet_kubeconfig(text)
+    except KubeconfigRefused as error:
+        raise ValidationError("InvalidArgumentValue", f"properties.kubeconfig is refused: {error}.", target) from None
     return text
 
 

@@ -8,15 +8,18 @@ so replacing their lists wholesale is what we want).
 from __future__ import annotations
 
 import json
+import os
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import yaml
+import urllib3
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+
+from shared.kubeconfigs import ClusterCredentials, KubeconfigRefused, vet_kubeconfig
 
 REQUEST_TIMEOUT = (5, 30)  # connect, read seconds
 
@@ -53,11 +56,50 @@ class ClusterUnreachableError(RuntimeError):
 
 
 def api_client(kubeconfig_text: str) -> k8s.ApiClient:
+    """A client built from the kubeconfig's vetted fields only (shared/kubeconfigs.py), never by a loader.
+
+    NB: urllib3's own retries are off (callers retry with backoff), so an unreachable cluster is one
+    error per attempt, not three "Retrying ..." warnings, and a redirect is answered, never followed.
+    """
     try:
-        document = yaml.safe_load(kubeconfig_text)
-        return k8s_config.new_client_from_config_dict(document)
-    except Exception as error:  # noqa: BLE001 - the loader raises many types for a bad kubeconfig
-        raise ClusterUnreachableError(f"the registered kubeconfig cannot be used: {type(error).__name__}") from None
+        credentials = vet_kubeconfig(kubeconfig_text)
+    except KubeconfigRefused as error:
+        raise ClusterUnreachableError(f"the registered kubeconfig is refused: {error}") from None
+    configuration = k8s.Configuration(host=credentials.server, retries=False)
+    configuration.verify_ssl = not credentials.insecure
+    if credentials.ca_pem:
+        configuration.ca_cert_data = credentials.ca_pem.decode("ascii")
+    if credentials.token:
+        configuration.api_key = {"authorization": f"Bearer {credentials.token}"}
+    elif credentials.username is not None:
+        basic = urllib3.util.make_headers(basic_auth=f"{credentials.username}:{credentials.password}")
+        configuration.api_key = {"authorization": basic["authorization"]}
+    files = _client_certificate_files(credentials, configuration)
+    client = k8s.ApiClient(configuration)
+    for fd in files:
+        weakref.finalize(client, os.close, fd)  # the memory files live exactly as long as the client
+    return client
+
+
+def _client_certificate_files(credentials: ClusterCredentials, configuration: k8s.Configuration) -> list[int]:
+    """The client certificate and key as anonymous memory files (`memfd`), named by `/proc/self/fd/N`.
+
+    Why: urllib3 and `ssl` load a client certificate from a path only, on each new connection. A memory
+    file is readable only through this process, is never on a disk, and is gone when the process is
+    (a kill -9 included), where a temporary file would stay behind with the key in it.
+    """
+    if credentials.client_certificate_pem is None or credentials.client_key_pem is None:
+        return []
+    if not hasattr(os, "memfd_create"):
+        raise ClusterUnreachableError("client certificate authentication needs Linux (memfd_create)")
+    fds = []
+    for name, pem in (("client-certificate", credentials.client_certificate_pem),
+                      ("client-key", credentials.client_key_pem)):
+        fd = os.memfd_create(name, os.MFD_CLOEXEC)
+        os.write(fd, pem)
+        fds.append(fd)
+    configuration.cert_file, configuration.key_file = (f"/proc/self/fd/{fd}" for fd in fds)
+    return fds
 
 
 def server_version(client: k8s.ApiClient) -> str:
