@@ -18,13 +18,14 @@ from shared.clusters import (
     parse_kubeconfig_body,
     put_cluster,
 )
-from shared.configurations import configuration_names, count_configurations
+from shared.configurations import configuration_names
 from shared.errors import ConflictError, ResourceNotFoundError
 from shared.kubeconfigs import server_identity
 from shared.resource_ids import ClusterId, parse_list_scope
 from shared.secrets import SecretBox
 from shared.settings import Settings
 from shared.timestamps import format_timestamp, utc_now
+from shared.unregistration import abandon_everything_on, what_remains
 
 bp = df.Blueprint()
 log = logging.getLogger("gitops.api.clusters")
@@ -58,13 +59,28 @@ def cluster_endpoint(req: func.HttpRequest) -> func.HttpResponse:
         return json_response(200, record.to_json())
     if record is None:
         return func.HttpResponse(status_code=204)
-    if count_configurations(cluster):
+    remaining = what_remains(cluster)
+    if remaining and not forced(req):
         raise ConflictError("ClusterHasConfigurations",
-                            f"The cluster '{record.cluster.id}' still has source control configurations; "
-                            "delete them before unregistering the cluster.", "clusterName")
+                            f"The cluster '{record.cluster.id}' still has source control configurations "
+                            f"({named(remaining)}); delete them and wait for their deletion to end before "
+                            "unregistering the cluster, or unregister with force=true (their objects may remain "
+                            "on the cluster).", "clusterName")
+    if remaining:
+        abandon_everything_on(cluster)
     delete_cluster(cluster)
     log.info("cluster unregistered: cluster=%s", record.cluster.id)
     return json_response(200, record.to_json())
+
+
+def forced(req: func.HttpRequest) -> bool:
+    return (req.params.get("force") or "").lower() == "true"
+
+
+def named(names: list[str]) -> str:
+    """At most MAX_NAMED quoted names, and how many more."""
+    return ", ".join(f"'{name}'" for name in names[:MAX_NAMED]) + (
+        f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
 
 
 def refuse_moving_configurations(existing: ClusterRecord | None, kubeconfig: str, box: SecretBox) -> None:
@@ -81,8 +97,7 @@ def refuse_moving_configurations(existing: ClusterRecord | None, kubeconfig: str
     names = sorted(configuration_names(existing.cluster.storage_key))
     if not names:
         return
-    shown = ", ".join(f"'{name}'" for name in names[:MAX_NAMED]) + (
-        f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
+    shown = named(names)
     raise ConflictError("ClusterHasConfigurations",
                         f"The cluster '{existing.cluster.id}' has source control configurations ({shown}); "
                         "delete them before registering it with another API server or certificate authority.",

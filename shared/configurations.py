@@ -200,14 +200,6 @@ def remove_configuration(record: ConfigurationRecord) -> bool:
     return True
 
 
-def count_configurations(cluster: ClusterId, *, limit: int = 1) -> int:
-    """How many configurations the cluster holds, reading at most `limit` rows (cheap existence check)."""
-    client = table(CONFIGURATIONS_TABLE)
-    pages = client.query_entities("PartitionKey eq @pk", parameters={"pk": cluster.storage_key},
-                                  select=["RowKey"], results_per_page=limit).by_page()
-    return sum(1 for _ in next(pages, []))
-
-
 @dataclass(frozen=True)
 class ConfigurationPage:
     records: list[ConfigurationRecord]

@@ -48,7 +48,8 @@ def remove_objects_once(*, cluster_key: str, configuration_hash: str, keep_names
     """One pass: delete what remains; `{"remaining": [...]}` (empty when done), with `"error"` on trouble."""
     cluster = get_cluster_by_key(cluster_key)
     if cluster is None:
-        return {"error": "the cluster is no longer registered", "remaining": []}
+        # NB: never "nothing remains": nobody can look any more, so the deletion must not end Succeeded.
+        return {"error": "the cluster is no longer registered", "remaining": ["(objects may remain on the cluster)"]}
     try:
         client = client_for_record(cluster)
         remaining = delete_owned_objects(client, label_selector=f"{CONFIGURATION_LABEL}={configuration_hash}",

@@ -124,8 +124,33 @@ def _call(client: k8s.ApiClient, method: str, path: str, body: Any = None,
     return client.response_deserialize(response, {"2XX": "object"}).data
 
 
+# The labels that say who made an object: an existing object is ours to update only when it carries the same
+# values as our manifest (shared/manifests.py ownership_labels).
+OWNER_LABELS = ("app.kubernetes.io/managed-by", "gitops.azure.local/configuration")
+
+
+class NotOursError(ApiException):
+    """An object of our manifest's name exists and was not made by us: we never take it over (or delete it)."""
+
+    def __init__(self, where: str) -> None:
+        message = f"{where} exists and is not managed by this configuration; it was left unchanged"
+        super().__init__(status=409, reason="Conflict",
+                         body=json.dumps({"reason": "AlreadyExists", "message": message}))
+
+
+def made_by_us(manifest: dict[str, Any], existing: dict[str, Any]) -> bool:
+    wanted = manifest["metadata"].get("labels") or {}
+    found = existing.get("metadata", {}).get("labels") or {}
+    owners = [key for key in OWNER_LABELS if key in wanted]
+    return bool(owners) and all(found.get(key) == wanted[key] for key in owners)
+
+
 def apply_object(client: k8s.ApiClient, manifest: dict[str, Any]) -> str:
-    """Create or merge-patch one object; returns "created" or "updated"."""
+    """Create, or merge-patch what we made before; returns "created", "updated" or "kept".
+
+    A Namespace that already exists is kept as it is (not labelled as ours, so a delete leaves it and
+    everything in it); any other existing object that we did not make raises `NotOursError`.
+    """
     kind = KINDS[manifest["kind"]]
     namespace = manifest["metadata"].get("namespace")
     collection = kind.collection_path(namespace)
@@ -135,8 +160,13 @@ def apply_object(client: k8s.ApiClient, manifest: dict[str, Any]) -> str:
     except ApiException as error:
         if error.status != 409:
             raise
-    _call(client, "PATCH", f"{collection}/{manifest['metadata']['name']}", body=json.loads(json.dumps(manifest)),
-          content_type="application/merge-patch+json")
+    path = f"{collection}/{manifest['metadata']['name']}"
+    existing = _call(client, "GET", path)
+    if not made_by_us(manifest, existing or {}):
+        if manifest["kind"] == "Namespace":
+            return "kept"
+        raise NotOursError("/".join(p for p in (manifest["kind"], namespace, manifest["metadata"]["name"]) if p))
+    _call(client, "PATCH", path, body=json.loads(json.dumps(manifest)), content_type="application/merge-patch+json")
     return "updated"
 
 

@@ -174,6 +174,13 @@ def deletes_of(cluster_key: str, name: str) -> list[PendingDelete]:
     return [PendingDelete.from_entity(entity) for entity in query]
 
 
+def deletes_on(cluster_key: str) -> list[PendingDelete]:
+    """The cleanups still running on this cluster."""
+    query = index().query_entities("PartitionKey eq @pk and ClusterKey eq @cluster",
+                                   parameters={"pk": DELETE, "cluster": cluster_key})
+    return [PendingDelete.from_entity(entity) for entity in query]
+
+
 def pending_deletes() -> list[PendingDelete]:
     query = index().query_entities("PartitionKey eq @pk", parameters={"pk": DELETE})
     return [PendingDelete.from_entity(entity) for entity in query]
