@@ -42,6 +42,7 @@ import yaml
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from agent import safe_yaml
 from agent.gcmark import (
     CHECKSUM_ANNOTATION,
     GC_MARK_LABEL,
@@ -54,6 +55,7 @@ from agent.gitrepo import GitCredentials, GitSyncError, fetch_branch, move_sync_
 
 log = logging.getLogger(__name__)
 REQUEST_TIMEOUT = 30
+MAX_MANIFEST_CHARS = 4 * 1024 * 1024  # one YAML file from Git
 
 
 # --- the specification ---------------------------------------------------------------------------
@@ -189,7 +191,7 @@ def read_manifests(root: Path, paths: Iterable[str]) -> list[Manifest]:
 def _read_file(file: Path, source: str) -> list[Manifest]:
     text = file.read_text(errors="replace")
     try:
-        list(yaml.safe_load_all(text))
+        safe_yaml.load_all(text, max_chars=MAX_MANIFEST_CHARS)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
         where = f"{source} line {mark.line + 1}" if mark is not None else source
@@ -197,7 +199,7 @@ def _read_file(file: Path, source: str) -> list[Manifest]:
         raise ManifestError(f"invalid YAML in {where}: {problem}") from None
     out: list[Manifest] = []
     for document in _split_documents(text):
-        body = yaml.safe_load(document)
+        body = safe_yaml.load(document, max_chars=MAX_MANIFEST_CHARS)
         if body is None:
             continue
         if not isinstance(body, dict):

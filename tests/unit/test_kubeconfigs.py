@@ -101,3 +101,11 @@ def test_the_loader_refuses_aliases_depth_and_size(text):
 
 def test_the_loader_reads_plain_documents():
     assert safe_yaml.load_all("a: &anchor 1\n---\nb: [2]\n", max_chars=100) == [{"a": 1}, {"b": [2]}]
+
+
+def test_the_agent_fails_a_sync_on_an_alias_bomb_with_a_clear_message(tmp_path):
+    from agent.syncing import ManifestError, read_manifests
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}] " for i in range(8)]
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ManifestError, match=r"invalid YAML in bomb.yaml line 2: YAML aliases"):
+        read_manifests(tmp_path, [])
