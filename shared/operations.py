@@ -1,8 +1,9 @@
 """Long-running operation records (`/api/operations/{id}`): what a DELETE's Azure-AsyncOperation points the client at.
 
-Table `operations`: PartitionKey = operation id, RowKey "". A delete operation also keeps the deleted
-configuration's entity (secrets still sealed) so the delete workflow knows what to remove after the
-resource itself is gone from the API.
+Table `operations`: PartitionKey = operation id, RowKey "". A delete operation also keeps a snapshot of
+the deleted configuration's entity while it runs (what the resource was, after it is gone from the API).
+The snapshot never holds the configuration's sealed secrets (a delete needs none of them), and it goes when
+the operation ends: a finished record is status, times and error only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from azure.data.tables import UpdateMode
 from shared.tables import OPERATIONS_TABLE, get_long_text, put_long_text, table
 
 IN_PROGRESS, SUCCEEDED, FAILED = "InProgress", "Succeeded", "Failed"
+SNAPSHOT = "Snapshot"
+SECRET_COLUMNS = ("ProtectedSettings", "GeneratedKey")  # the sealed columns of a configuration entity
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,20 @@ def create_operation(record: OperationRecord, *, snapshot: dict[str, Any] | None
         "PartitionKey": record.operation_id, "RowKey": "", "Kind": record.kind,
         "ResourceId": record.resource_id, "Status": record.status, "StartTime": record.start_time,
     }
-    put_long_text(entity, "Snapshot", json.dumps(snapshot) if snapshot is not None else None)
+    kept = without_secrets(snapshot) if snapshot is not None else None
+    put_long_text(entity, SNAPSHOT, json.dumps(kept) if kept is not None else None)
     table(OPERATIONS_TABLE).upsert_entity(entity)
+
+
+def without_secrets(entity: dict[str, Any]) -> dict[str, Any]:
+    """A configuration entity minus its sealed columns (long-text parts included)."""
+    return {k: v for k, v in entity.items() if not _is_column(k, SECRET_COLUMNS)}
+
+
+def _is_column(key: str, names: tuple[str, ...]) -> bool:
+    """`key` is one of `names` or a long-text part of one (`Name_1`, `Name_2`, ...)."""
+    base, _, index = key.partition("_")
+    return key in names or (base in names and index.isdigit())
 
 
 def get_operation(operation_id: str) -> OperationRecord | None:
@@ -72,7 +87,7 @@ def operation_snapshot(operation_id: str) -> dict[str, Any] | None:
         entity = table(OPERATIONS_TABLE).get_entity(operation_id, "")
     except ResourceNotFoundError:
         return None
-    text = get_long_text(entity, "Snapshot")
+    text = get_long_text(entity, SNAPSHOT)
     return json.loads(text) if text else None
 
 
@@ -82,7 +97,8 @@ def discard_operation(operation_id: str) -> None:
 
 
 def finish_operation(operation_id: str, *, status: str, end_time: str, error: dict[str, Any] | None = None) -> None:
-    """Mark an operation Succeeded/Failed (idempotent: a finished operation keeps its first outcome)."""
+    """Mark an operation Succeeded/Failed (idempotent: a finished operation keeps its first outcome) and drop
+    its snapshot: nothing reads it once the operation has ended."""
     client = table(OPERATIONS_TABLE)
     try:
         entity = client.get_entity(operation_id, "")
@@ -90,6 +106,8 @@ def finish_operation(operation_id: str, *, status: str, end_time: str, error: di
         return
     if entity["Status"] != IN_PROGRESS:
         return
-    entity["Status"], entity["EndTime"] = status, end_time
-    put_long_text(entity, "Error", json.dumps(error) if error else None)
-    client.update_entity(entity, mode=UpdateMode.MERGE)
+    kept = {k: v for k, v in entity.items() if not _is_column(k, (SNAPSHOT,))}
+    kept["Status"], kept["EndTime"] = status, end_time
+    put_long_text(kept, "Error", json.dumps(error) if error else None)
+    # NB: REPLACE, not MERGE: a merge would keep the snapshot's columns
+    client.update_entity(kept, mode=UpdateMode.REPLACE)
