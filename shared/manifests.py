@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import shlex
 from dataclasses import dataclass
 from typing import Any
+
+from shared.operator_params import parse_operator_params
 
 FLUX_IMAGE = "docker.io/fluxcd/flux:1.16.0"
 MEMCACHED_IMAGE = "memcached:1.5.15"
@@ -91,7 +92,9 @@ def flux_args(spec: OperatorSpec) -> list[str]:
     ]
     if spec.operator_scope == "namespace":
         args.append(f"--k8s-allow-namespace={spec.operator_namespace}")
-    return args + shlex.split(spec.operator_params)
+    # NB: one `--flag=value` argument per parameter, whichever form the user wrote, so fluxd and the agent's
+    # local sync read the same flags.
+    return args + [param.as_arg() for param in parse_operator_params(spec.operator_params)]
 
 
 def namespace_manifest(spec: OperatorSpec) -> dict[str, Any]:

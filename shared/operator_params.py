@@ -50,6 +50,11 @@ class OperatorParam:
 
 def parse_operator_params(text: str) -> tuple[OperatorParam, ...]:
     """Every flag in `text`, in order, each checked; raises `OperatorParamsError`."""
+    if "$(" in text:
+        # NB: Kubernetes expands $(VAR) in container arguments, so a flag could read the operator's environment
+        # (the https credentials among it) into a value fluxd sends somewhere.
+        raise OperatorParamsError("$(...) is not allowed: Kubernetes would expand it from the operator's "
+                                  "environment")
     try:
         tokens = shlex.split(text)
     except ValueError as error:

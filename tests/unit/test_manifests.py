@@ -13,6 +13,7 @@ from shared.manifests import (
     CONFIGURATION_LABEL,
     OperatorSpec,
     configuration_hash,
+    flux_args,
     operator_manifests,
 )
 
@@ -120,3 +121,10 @@ def test_generated_keys_are_rsa_4096_by_default_and_ed25519_on_request():
     assert loaded.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                             serialization.PublicFormat.OpenSSH).decode() == rsa_key.public_openssh
     assert generate_deploy_key("ed25519").public_openssh.startswith("ssh-ed25519 ")
+
+
+def test_operator_params_reach_fluxd_as_one_flag_value_argument_whichever_form_was_written():
+    spaced = flux_args(seed_spec(operator_params="--git-branch main --git-poll-interval 30s --git-readonly"))
+    joined = flux_args(seed_spec(operator_params="--git-branch=main --git-poll-interval=30s --git-readonly"))
+    assert spaced == joined
+    assert spaced[-3:] == ["--git-branch=main", "--git-poll-interval=30s", "--git-readonly"]
