@@ -179,7 +179,8 @@ def next_record(*, existing: ConfigurationRecord | None, spec: ConfigurationInpu
     NB: protected settings are write-only, so a PUT that sends none (a GET-then-PUT round trip) keeps
     the stored ones where they still fit the repository URL; the generated key pair is always kept.
     """
-    sealed = seal_protected_settings(spec, box=box, previous=existing.sealed_protected_settings if existing else None)
+    sealed = seal_protected_settings(spec, box=box, previous=existing.sealed_protected_settings if existing else None,
+                                     previous_url=existing.properties["repositoryUrl"] if existing else None)
     if existing is None:
         return ConfigurationRecord(
             cluster_id=cluster_record.cluster.id, cluster_key=cluster_record.cluster.storage_key, name=name,

@@ -117,7 +117,7 @@ PROTECTED_SETTING_KEYS = ("sshPrivateKey", "httpsUser", "httpsKey")
 HELM_OPERATOR_KEYS = ("chartVersion", "chartValues")
 
 _KUBERNETES_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
-_HOST = (r"(?:\[[0-9A-Fa-f:.]+\]"
+_HOST = (r"(?P<host>\[[0-9A-Fa-f:.]+\]"
          r"|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)")
 _PORT = r"(?::(?P<port>[0-9]{1,5}))?"
 _SEGMENT = r"[A-Za-z0-9._~%+-]+"
@@ -144,6 +144,7 @@ class ProtectedSettings:
     ssh_private_key: str | None
     https_user: str | None
     https_key: str | None
+    cleared: frozenset[str] = frozenset()  # settings sent as "": stored values of these are dropped, not kept
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,22 @@ def repository_url_kind(url: str) -> str:
         match = form.fullmatch(url)
         if match and _is_plausible_url_match(match):
             return "ssh" if kind == "scp" else kind
+    raise ValidationError(INVALID_ARGUMENT_VALUE, REPOSITORY_URL_INVALID, "properties.repositoryUrl")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "git": 9418, "ssh": 22}
+
+
+def repository_endpoint(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a repository URL that `repository_url_kind` accepts; `user@server:repo` is ssh
+    on port 22. Credentials are bound to it: a URL with another endpoint is another server."""
+    for kind, form in _REPOSITORY_URL_FORMS.items():
+        match = form.fullmatch(url)
+        if match and _is_plausible_url_match(match):
+            scheme = "ssh" if kind == "scp" else url.split("://", 1)[0].lower()
+            host = match["host"]
+            port = match.groupdict().get("port")
+            return scheme, host.lower(), int(port) if port else _DEFAULT_PORTS[scheme]
     raise ValidationError(INVALID_ARGUMENT_VALUE, REPOSITORY_URL_INVALID, "properties.repositoryUrl")
 
 
@@ -408,6 +425,7 @@ def _protected_settings(values: dict[str, str] | None) -> ProtectedSettings:
         ssh_private_key=values.get("sshPrivateKey") or None,
         https_user=values.get("httpsUser") or None,
         https_key=values.get("httpsKey") or None,
+        cleared=frozenset(key for key, value in values.items() if value == ""),
     )
 
 
