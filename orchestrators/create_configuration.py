@@ -49,8 +49,10 @@ def create_configuration_workflow(context: df.DurableOrchestrationContext):
     context.set_custom_status("ApplyingOperator")
     try:
         applied = yield context.call_activity_with_retry("apply_operator_manifests", APPLY_RETRY, ref)
-    except Exception as error:  # noqa: BLE001 - the activity's failure after its retries
-        yield settle("Failed", f"Applying the flux operator failed: {str(error)[:500]}")
+    except Exception:  # noqa: BLE001 - the activity's failure after its retries
+        # NB: the failure's text carries the activity's traceback; the host's log has it, the message does not.
+        yield settle("Failed", f"Applying the flux operator failed {APPLY_RETRY.max_number_of_attempts} times "
+                               "on an unexpected error; the service's log names it.")
         return "Failed"
     if applied.get("stale"):
         return "Superseded"
